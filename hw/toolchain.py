@@ -1,0 +1,175 @@
+"""The HDL tool chain around MyHDL: simulate, convert, GHDL-verify and Yosys-synthesise.
+
+Every block in ``hw/`` is driven through these few functions, so the CLI, the tests and the
+benchmarks share one path to each tool. Tools that are missing raise ``ToolMissing`` with the
+install command; tests turn that into a skip, or a failure when ``TWINSPIKE_REQUIRE_HDL_TOOLS=1``
+(set by ``.ci/run``).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import myhdl
+from myhdl import Simulation, StopSimulation
+
+PCK_NAME = f"pck_myhdl_{myhdl.__version__.replace('.', '')[:3]}.vhd"
+INSTALL_HINT = "apt-get update && apt-get install -y ghdl yosys iverilog"
+
+
+class ToolMissing(RuntimeError):
+    """An external HDL tool (ghdl, yosys, iverilog) is not on PATH."""
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolMissing(f"'{tool}' is not installed (install with: {INSTALL_HINT})")
+    return path
+
+
+#: Every bench prints this as its last line, so an early stop (or no output) is caught.
+DONE = "done"
+
+
+def strip_done(lines: list[str], simulator: str) -> list[str]:
+    if not lines or lines[-1].strip().lower() != DONE:
+        tail = "\n".join(lines[-5:])
+        raise RuntimeError(f"{simulator} bench did not reach its end (no '{DONE}' line); tail:\n{tail}")
+    return lines[:-1]
+
+
+def run_myhdl(tb) -> list[str]:
+    """Simulate a test bench instance in MyHDL; return the lines it printed before 'done'."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        sim = Simulation(tb)
+        try:
+            sim.run(quiet=True)
+        except StopSimulation:
+            pass
+        finally:
+            sim.quit()
+    return strip_done(buf.getvalue().splitlines(), "MyHDL")
+
+
+def convert(inst, hdl: str, out_dir: str | os.PathLike, name: str) -> list[Path]:
+    """Convert a block instance to ``hdl`` ('vhdl' or 'verilog') under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hdl = hdl.lower()
+    if hdl not in ("vhdl", "verilog"):
+        raise ValueError(f"hdl={hdl!r}: expected 'vhdl' or 'verilog'")
+    if hdl == "vhdl":
+        inst.convert(hdl="VHDL", path=str(out), name=name)
+    else:
+        inst.convert(hdl="Verilog", path=str(out), name=name, testbench=False)
+    if hdl == "vhdl":
+        return [out / PCK_NAME, out / f"{name}.vhd"]
+    return [out / f"{name}.v"]
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+
+
+def ghdl_elaborate(vhdl_files: list[Path], top: str, workdir: Path) -> None:
+    """Analyse (VHDL-2008) and elaborate; raises RuntimeError with GHDL's message on failure."""
+    require("ghdl")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for step in (["ghdl", "-a", "--std=08", *map(str, vhdl_files)],
+                 ["ghdl", "-e", "--std=08", top.lower()]):
+        proc = _run(step, workdir)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(step)} failed:\n{proc.stdout}{proc.stderr}")
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    myhdl_lines: list[str]
+    ghdl_lines: list[str]
+    diff: str
+
+
+def verify_vhdl(tb, workdir: str | os.PathLike | None = None) -> VerifyResult:
+    """MyHDL's ``verify_convert`` with GHDL: convert the test bench to VHDL (initial values on),
+    run it in MyHDL and in GHDL, and compare the printed lines. Stricter than MyHDL alone: the
+    two outputs must have the same number of lines and both must end with the 'done' line.
+    The returned lines exclude that marker."""
+    require("ghdl")
+    from myhdl.conversion import verify
+
+    tmp = tempfile.mkdtemp(prefix="twinspike-verify-") if workdir is None else str(workdir)
+    Path(tmp).mkdir(parents=True, exist_ok=True)
+    old = os.getcwd()
+    verify.simulator = "ghdl"
+    try:
+        os.chdir(tmp)
+        with contextlib.redirect_stderr(io.StringIO()):
+            ret = verify(tb, initial_values=True)
+        read = lambda f: Path(f).read_text().splitlines() if Path(f).exists() else []  # noqa: E731
+        mine, theirs = read("MyHDL.log"), read("ghdl.log")
+        diff = Path("diff.log").read_text() if Path("diff.log").exists() else "(no diff.log)"
+    finally:
+        os.chdir(old)
+        if workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    ok = ret == 0 and [m.lower() for m in mine] == [g.lower() for g in theirs]
+    if ok:
+        mine, theirs = strip_done(mine, "MyHDL"), strip_done(theirs, "GHDL")
+    return VerifyResult(ok, mine, theirs, diff)
+
+
+#: Yosys xc7 primitive names grouped into the four resource kinds we report.
+_LUT = re.compile(r"^LUT[1-6]$")
+_FF = re.compile(r"^FD[CPRS]E?$")
+
+
+@dataclass(frozen=True)
+class Resources:
+    lut: int
+    ff: int
+    dsp: int
+    bram36: float  # RAMB36 + RAMB18 / 2
+    cells: dict
+
+    def as_row(self) -> str:
+        return f"LUT={self.lut} FF={self.ff} DSP={self.dsp} BRAM36={self.bram36:g}"
+
+
+def parse_yosys_stat(stat_json: dict, top: str) -> Resources:
+    mods = stat_json.get("modules", {})
+    key = next((k for k in mods if k.strip("\\") == top), None)
+    cells = (mods[key] if key else stat_json.get("design", {})).get("num_cells_by_type", {})
+    lut = sum(n for c, n in cells.items() if _LUT.match(c))
+    ff = sum(n for c, n in cells.items() if _FF.match(c))
+    dsp = sum(n for c, n in cells.items() if c.startswith("DSP48"))
+    bram = sum(n for c, n in cells.items() if c.startswith("RAMB36")) + 0.5 * sum(
+        n for c, n in cells.items() if c.startswith("RAMB18"))
+    return Resources(lut, ff, dsp, bram, dict(cells))
+
+
+def synth_xc7(inst, name: str, workdir: str | os.PathLike | None = None) -> Resources:
+    """Convert to Verilog and run ``yosys synth_xilinx -family xc7``; return the counts."""
+    require("yosys")
+    tmp = Path(tempfile.mkdtemp(prefix="twinspike-synth-") if workdir is None else workdir)
+    try:
+        (vfile,) = convert(inst, "verilog", tmp, name)
+        script = (f"read_verilog {vfile.name}; synth_xilinx -family xc7 -top {name}; "
+                  f"tee -q -o stat.json stat -json")
+        proc = _run(["yosys", "-q", "-p", script], tmp)
+        if proc.returncode != 0:
+            raise RuntimeError(f"yosys failed on {name}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        return parse_yosys_stat(json.loads((tmp / "stat.json").read_text()), name)
+    finally:
+        if workdir is None:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,62 @@
+"""Build script: installs the five top-level folders under one ``twinspike`` namespace
+and compiles every ``ext/*.pyx`` Cython kernel (with OpenMP) into ``twinspike.ext``."""
+import glob
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+OPENMP = ["-fopenmp"]
+extensions = [
+    Extension(
+        "twinspike.ext." + os.path.splitext(os.path.basename(path))[0],
+        [path],
+        include_dirs=[numpy.get_include()],
+        extra_compile_args=["-O3", *OPENMP],
+        extra_link_args=OPENMP,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    for path in sorted(glob.glob("ext/*.pyx"))
+]
+
+setup(
+    name="twinspike",
+    version="0.1.0",
+    description="Twin (MyHDL + Cython) event-driven SNN inference accelerators for the Zynq-7020",
+    python_requires=">=3.10",
+    packages=[
+        "twinspike",
+        "twinspike.hw",
+        "twinspike.sw",
+        "twinspike.ext",
+        "twinspike.equivalence",
+    ],
+    package_dir={
+        "twinspike": "twinspike",
+        "twinspike.hw": "hw",
+        "twinspike.sw": "sw",
+        "twinspike.ext": "ext",
+        "twinspike.equivalence": "equivalence",
+    },
+    package_data={"twinspike.ext": ["*.pyx"]},
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={"language_level": "3"},
+        annotate=False,
+    ),
+    install_requires=[
+        "numpy>=1.24",
+        "myhdl>=0.11.52",
+        "hypothesis>=6.100",
+        "scikit-learn>=1.3",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "torch": ["torch>=2.1"],
+        "test": ["pytest>=7", "hypothesis>=6.100", "tox>=4"],
+    },
+    entry_points={"console_scripts": ["twinspike=twinspike.cli:main"]},
+    zip_safe=False,
+)

@@ -1,0 +1,42 @@
+"""The package installs under one namespace and uses its compiled Cython kernels."""
+import importlib
+import pkgutil
+
+import pytest
+
+import twinspike
+import twinspike.ext
+
+
+def _ext_modules():
+    return [m.name for m in pkgutil.iter_modules(twinspike.ext.__path__) if not m.ispkg]
+
+
+def test_every_block_has_all_four_parts():
+    for name in twinspike.BLOCKS:
+        for part in ("sw", "hw", "ext", "equivalence"):
+            importlib.import_module(f"twinspike.{part}.{name}")
+
+
+@pytest.mark.parametrize("name", twinspike.BLOCKS)
+def test_block_kernel_is_compiled(name):
+    mod = importlib.import_module(f"twinspike.ext.{name}")
+    assert mod.COMPILED is True, f"twinspike.ext.{name} is running as pure Python"
+    assert mod.__file__.endswith(".so"), f"twinspike.ext.{name} loaded from {mod.__file__}"
+
+
+def test_all_ext_modules_are_compiled():
+    names = _ext_modules()
+    assert names, "no compiled kernels found in twinspike.ext"
+    for name in names:
+        mod = importlib.import_module(f"twinspike.ext.{name}")
+        assert mod.__file__.endswith(".so"), mod.__file__
+
+
+def test_namespace_layout():
+    import twinspike.equivalence
+    import twinspike.hw
+    import twinspike.sw
+
+    for sub in (twinspike.hw, twinspike.sw, twinspike.ext, twinspike.equivalence):
+        assert sub.__name__.startswith("twinspike.")

@@ -1,0 +1,5 @@
+import sys
+
+from twinspike.cli import main
+
+sys.exit(main())
