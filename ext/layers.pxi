@@ -1,0 +1,81 @@
+# Shared IF layer kernels: the one software implementation of each layer's integer semantics
+# (docs/semantics.md). Textually included by the engine twins (ext/dense_engine.pyx,
+# ext/conv_engine.pyx) and by the whole-network batch evaluator (ext/network.pyx), so the
+# block proofs and the data-set evaluation run the very same code.
+#
+# Layouts (internal to the software twin; outputs use the canonical C*H*W address order):
+#   dense weights   : w_t[n_in, n_out]            (a source's fan-out is contiguous)
+#   conv weights    : w_t[c_in, k, k, c_out]      (a tap's output channels are contiguous)
+#   conv membranes  : v_t[h_out, w_out, c_out]    (channel-last)
+# All inner loops run over a contiguous run of targets with a clamp, so they vectorise.
+
+ctypedef signed char w_t     # weights: at most 8 bits
+ctypedef int v_t             # membranes: at most 24 bits, kept in int32
+ctypedef long long acc_t     # wide enough for v + w * x without overflow
+
+
+cdef inline v_t sat(acc_t x, v_t lo, v_t hi) noexcept nogil:
+    return lo if x < lo else (hi if x > hi else <v_t>x)
+
+
+cdef inline void dense_event(v_t* v, const w_t* w_row, Py_ssize_t n_out, v_t value,
+                             v_t lo, v_t hi) noexcept nogil:
+    """One source event of magnitude ``value`` (1 for a spike) into every target."""
+    cdef Py_ssize_t i
+    for i in range(n_out):
+        v[i] = sat(<acc_t>v[i] + <acc_t>w_row[i] * value, lo, hi)
+
+
+cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssize_t k,
+                                  Py_ssize_t stride, Py_ssize_t pad,
+                                  Py_ssize_t h_out, Py_ssize_t w_out,
+                                  Py_ssize_t ci, Py_ssize_t yi, Py_ssize_t xi, v_t value,
+                                  v_t lo, v_t hi) noexcept nogil:
+    """One source event at (ci, yi, xi): visit exactly the output positions and taps it
+    touches (yo*stride + ky - pad == yi, same for x). Returns the SOPs performed."""
+    cdef Py_ssize_t ky, kx, yo, xo, co, ny, nx
+    cdef Py_ssize_t sops = 0
+    cdef const w_t* wt
+    cdef v_t* vt
+    for ky in range(k):
+        ny = yi + pad - ky
+        if ny < 0 or ny % stride != 0:
+            continue
+        yo = ny // stride
+        if yo >= h_out:
+            continue
+        for kx in range(k):
+            nx = xi + pad - kx
+            if nx < 0 or nx % stride != 0:
+                continue
+            xo = nx // stride
+            if xo >= w_out:
+                continue
+            wt = w + ((ci * k + ky) * k + kx) * c_out
+            vt = v + (yo * w_out + xo) * c_out
+            for co in range(c_out):
+                vt[co] = sat(<acc_t>vt[co] + <acc_t>wt[co] * value, lo, hi)
+            sops += c_out
+    return sops
+
+
+cdef inline v_t leak(v_t v, int leak_shift) noexcept nogil:
+    return v - (v >> leak_shift) if leak_shift > 0 else v
+
+
+cdef inline Py_ssize_t fire(v_t* v, const v_t* bias, Py_ssize_t n, v_t theta, int leak_shift,
+                            v_t lo, v_t hi, unsigned char* spikes) noexcept nogil:
+    """Fire phase over ``n`` neurons: leak, saturating bias, compare, reset by subtraction.
+    Writes 0/1 into ``spikes``; returns the number of spikes."""
+    cdef Py_ssize_t i, count = 0
+    cdef v_t x
+    for i in range(n):
+        x = sat(<acc_t>leak(v[i], leak_shift) + bias[i], lo, hi)
+        if x >= theta:
+            spikes[i] = 1
+            x = x - theta
+            count += 1
+        else:
+            spikes[i] = 0
+        v[i] = x
+    return count
