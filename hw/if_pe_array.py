@@ -19,9 +19,10 @@ two's complement), ``bias`` (lane ``i`` in bits ``[i*m, (i+1)*m)``), ``theta`` (
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
                    delay, instance, intbv)
 
-from twinspike.sw.common import signed_max, signed_min
-from twinspike.sw.if_pe_array import (LEAK_SHIFT_BITS, OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD,
-                                      IfPeOps, IfPeParams)
+from twinspike.sw.common import check_range, signed_max, signed_min
+from twinspike.sw.if_pe_array import (LEAK_SHIFT_BITS, MAX_MEMBRANE_BITS, MIN_MEMBRANE_BITS,
+                                      OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, IfPeOps, IfPeParams,
+                                      check_ops)
 
 Params = IfPeParams
 __all__ = ["OP_HOLD", "OP_LOAD", "OP_ACC", "OP_FIRE", "if_lane", "if_pe_array", "ports", "top",
@@ -39,6 +40,7 @@ def unsigned_signal(bits: int, value: int = 0) -> Signal:
 @block
 def if_lane(op, enable, weight, bias, theta, leak_shift, v_in, v_out, spike, m_bits):
     """One IF lane, combinational: see the module docstring for each ``op``."""
+    check_range("if_lane", "m_bits", m_bits, MIN_MEMBRANE_BITS, MAX_MEMBRANE_BITS)
     lo, hi = signed_min(m_bits), signed_max(m_bits)
 
     @always_comb
@@ -108,6 +110,8 @@ def lane_slot(clk, rst, op, enable, weight_bits, bias_bits, theta, leak_shift, v
 @block
 def if_pe_array(clk, rst, op, enable, weights, bias, theta, leak_shift, membranes, spikes,
                 p: IfPeParams):
+    if not isinstance(p, IfPeParams):
+        raise ValueError(f"if_pe_array expects IfPeParams, got {type(p).__name__}")
     w, m = p.weight_bits, p.membrane_bits
     v_bits = [unsigned_signal(m) for _ in range(p.lanes)]
     spike = [Signal(bool(0)) for _ in range(p.lanes)]
@@ -159,6 +163,7 @@ def _bits(values, bits: int) -> tuple[int, ...]:
 def testbench(p: IfPeParams, ops: IfPeOps):
     """Self-checking bench: resets, applies one operation per clock cycle and prints, after
     each edge, one hex word ``spikes . membranes`` (spikes in the top ``lanes`` bits)."""
+    ops = check_ops(p, ops)
     s = ports(p)
     clk, rst = s["clk"], s["rst"]
     m, w, n = p.membrane_bits, p.weight_bits, ops.n

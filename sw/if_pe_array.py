@@ -122,11 +122,19 @@ def make_ops(p: IfPeParams, code, enable, weight, bias, theta, leak_shift) -> If
     return IfPeOps(code=code, **fields)
 
 
+def check_ops(p: IfPeParams, ops: IfPeOps) -> IfPeOps:
+    """Validate ``ops`` against ``p`` (the entry check of every twin's ``run``)."""
+    if not isinstance(p, IfPeParams):
+        raise ValueError(f"run expects IfPeParams, got {type(p).__name__}")
+    if not isinstance(ops, IfPeOps):
+        raise ValueError(f"run expects IfPeOps, got {type(ops).__name__}")
+    return make_ops(p, ops.code, ops.enable, ops.weight, ops.bias, ops.theta, ops.leak_shift)
+
+
 def run(p: IfPeParams, ops: IfPeOps) -> tuple[np.ndarray, np.ndarray]:
     """Apply ``ops`` from reset. Returns ``(membranes[n, lanes], spikes[n, lanes])`` as int64,
     row ``t`` being the state after cycle ``t``."""
-    if not isinstance(p, IfPeParams):
-        raise ValueError(f"run expects IfPeParams, got {type(p).__name__}")
+    ops = check_ops(p, ops)
     m = p.membrane_bits
     v = [0] * p.lanes
     membranes = np.zeros((ops.n, p.lanes), dtype=np.int64)
