@@ -70,12 +70,16 @@ def cmd_hdl_convert(args) -> int:
 def cmd_hdl_synth(args) -> int:
     from twinspike.hw import toolchain
 
-    rows = []
+    if args.markdown:
+        print("| block | parameters | LUT | FF | DSP | BRAM36 |\n|---|---|---:|---:|---:|---:|")
     for name in _selected(args):
         hw, p = _parse_params(name, args.param)
         res = toolchain.synth_xc7(hw.top(p), name)
-        rows.append((name, p, res))
-        print(f"{name}: {res.as_row()}   [{p}]")
+        if args.markdown:
+            fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(p).items())
+            print(f"| {name} | {fields} | {res.lut} | {res.ff} | {res.dsp} | {res.bram36:g} |")
+        else:
+            print(f"{name}: {res.as_row()}   [{p}]")
     return 0
 
 
@@ -117,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--hdl", choices=("vhdl", "verilog"), default="vhdl")
             p.add_argument("--check", action="store_true",
                            help="analyse and elaborate the VHDL with GHDL --std=08")
+        if verb == "synth":
+            p.add_argument("--markdown", action="store_true", help="print a markdown table")
 
     _add_app_commands(sub)
     return ap
