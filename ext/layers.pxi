@@ -6,7 +6,7 @@
 # Layouts (internal to the software twin; outputs use the canonical C*H*W address order):
 #   dense weights   : w_t[n_in, n_out]            (a source's fan-out is contiguous)
 #   conv weights    : w_t[c_in, k, k, c_out]      (a tap's output channels are contiguous)
-#   conv membranes  : v_t[h_out, w_out, c_out]    (channel-last)
+#   conv membranes  : v_t[h_out, w_out, c_out]    (channel-last; sum-pool uses it too)
 # All inner loops run over a contiguous run of targets with a clamp, so they vectorise.
 
 ctypedef signed char w_t     # weights: at most 8 bits
@@ -57,6 +57,25 @@ cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssi
                 vt[co] = sat(<acc_t>vt[co] + <acc_t>wt[co] * value, lo, hi)
             sops += c_out
     return sops
+
+
+cdef inline void point_event(v_t* v, v_t value, v_t lo, v_t hi) noexcept nogil:
+    """One event into one target with weight 1 (identity projections, pooling)."""
+    v[0] = sat(<acc_t>v[0] + value, lo, hi)
+
+
+cdef inline Py_ssize_t pool_event(v_t* v, Py_ssize_t channels, Py_ssize_t k,
+                                  Py_ssize_t h_out, Py_ssize_t w_out,
+                                  Py_ssize_t ci, Py_ssize_t yi, Py_ssize_t xi, v_t value,
+                                  v_t lo, v_t hi) noexcept nogil:
+    """Sum-pool (kernel = stride = k, no padding, weight 1): one source event at (ci, yi, xi)
+    into the one output of channel ci covering it, if any (channel-last membranes). Returns
+    the SOPs performed (0 or 1)."""
+    cdef Py_ssize_t yo = yi // k, xo = xi // k
+    if yo >= h_out or xo >= w_out:
+        return 0
+    point_event(v + (yo * w_out + xo) * channels + ci, value, lo, hi)
+    return 1
 
 
 cdef inline v_t leak(v_t v, int leak_shift) noexcept nogil:
