@@ -82,7 +82,7 @@ def _same(a, b) -> bool:
     return a == b
 
 
-class _ArrayEq:
+class ArrayEq:
     """Field-wise equality that compares numpy arrays by shape and value (not dtype)."""
 
     def __eq__(self, other):
@@ -94,7 +94,7 @@ class _ArrayEq:
 
 
 @dataclass(frozen=True, eq=False)
-class Projection(_ArrayEq):
+class Projection(ArrayEq):
     """Synapses from population ``source`` (or ``"input"``) into the owning population.
 
     ``weight`` is ``[n_out, n_in]`` (dense), ``[c_out, c_in, k, k]`` (conv) or ``None`` (pool,
@@ -146,7 +146,7 @@ class Projection(_ArrayEq):
 
 
 @dataclass(frozen=True, eq=False)
-class Population(_ArrayEq):
+class Population(ArrayEq):
     """IF neurons of ``shape`` fed by ``projections`` (applied in order each timestep)."""
 
     name: str
@@ -184,7 +184,7 @@ class Population(_ArrayEq):
 
 
 @dataclass(frozen=True, eq=False)
-class Network(_ArrayEq):
+class Network(ArrayEq):
     """A whole integer SNN (see the module docstring); ``metadata`` is free-form JSON."""
 
     input_shape: tuple[int, ...]
@@ -399,7 +399,10 @@ _PROJ_KEYS = {"kind", "source", "kernel", "stride", "padding"}
 def _load_array(npz, npz_path: Path, key: str, dtype, shape) -> np.ndarray:
     if key not in npz.files:
         raise ValueError(f"{npz_path}: array {key!r} is missing")
-    arr = npz[key]
+    try:
+        arr = npz[key]
+    except ValueError as exc:             # e.g. an object array, refused without pickle
+        raise ValueError(f"{npz_path}: array {key!r}: {exc}") from None
     if arr.dtype != np.dtype(dtype):
         raise ValueError(f"{npz_path}: array {key!r} has dtype {arr.dtype}: expected "
                          f"{np.dtype(dtype)}")
