@@ -56,6 +56,10 @@ setup(
     extras_require={
         "torch": ["torch>=2.1"],
         "test": ["pytest>=7", "hypothesis>=6.100", "tox>=4"],
+        # Peers of benchmarks/bench_eval.py. Their declared deps pull a CUDA torch and
+        # torchvision: benchmarks/install_peers.sh installs them with --no-deps instead.
+        "benchmark": ["snntorch>=1.0", "spikingjelly>=2.0", "norse>=1.1", "nir>=1.0.7",
+                      "nirtorch>=2.6", "loguru>=0.7", "h5py>=3", "threadpoolctl>=3"],
     },
     entry_points={"console_scripts": ["twinspike=twinspike.cli:main"]},
     zip_safe=False,
