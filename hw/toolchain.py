@@ -132,11 +132,15 @@ def verify_vhdl(tb, workdir: str | os.PathLike | None = None) -> VerifyResult:
 #: Yosys xc7 primitive names grouped into the four resource kinds we report.
 _LUT = re.compile(r"^LUT[1-6]$")
 _FF = re.compile(r"^FD[CPRS]E?$")
+#: Distributed RAM and shift registers occupy SLICEM LUTs: LUTs per primitive (UG474).
+_LUTRAM = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+           "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+           "SRL16E": 1, "SRLC32E": 1}
 
 
 @dataclass(frozen=True)
 class Resources:
-    lut: int
+    lut: int  # logic LUTs plus the LUTs used as distributed RAM / shift registers
     ff: int
     dsp: int
     bram36: float  # RAMB36 + RAMB18 / 2
@@ -150,7 +154,8 @@ def parse_yosys_stat(stat_json: dict, top: str) -> Resources:
     mods = stat_json.get("modules", {})
     key = next((k for k in mods if k.strip("\\") == top), None)
     cells = (mods[key] if key else stat_json.get("design", {})).get("num_cells_by_type", {})
-    lut = sum(n for c, n in cells.items() if _LUT.match(c))
+    lut = sum(n for c, n in cells.items() if _LUT.match(c)) + sum(
+        n * _LUTRAM[c] for c, n in cells.items() if c in _LUTRAM)
     ff = sum(n for c, n in cells.items() if _FF.match(c))
     dsp = sum(n for c, n in cells.items() if c.startswith("DSP48"))
     bram = sum(n for c, n in cells.items() if c.startswith("RAMB36")) + 0.5 * sum(

@@ -86,3 +86,11 @@ def test_yosys_xc7_counts(name, yosys, tmp_path):
     res = toolchain.synth_xc7(hw.top(p), name, workdir=tmp_path)
     assert res.lut + res.ff > 0, f"{name} synthesised to nothing: {res.cells}"
     assert res.lut <= 53_200 and res.dsp <= 220 and res.bram36 <= 140, "does not fit xc7z020"
+
+
+def test_yosys_stat_parsing_counts_every_resource_kind():
+    stat = {"modules": {"\\top": {"num_cells_by_type": {
+        "LUT2": 3, "LUT6": 2, "FDRE": 5, "FDSE": 1, "DSP48E1": 2, "RAMB36E1": 1, "RAMB18E1": 3,
+        "RAM32M": 2, "SRLC32E": 1, "IBUF": 7, "CARRY4": 4}}}}
+    res = toolchain.parse_yosys_stat(stat, "top")
+    assert (res.lut, res.ff, res.dsp, res.bram36) == (5 + 8 + 1, 6, 2, 2.5)
