@@ -11,7 +11,8 @@
 
 ctypedef signed char w_t     # weights: at most 8 bits
 ctypedef int v_t             # membranes: at most 24 bits, kept in int32
-ctypedef long long acc_t     # wide enough for v + w * x without overflow
+ctypedef int acc_t           # v + w * x: |v| < 2**23, |w * x| <= 128 * 255 < 2**15, so int32
+                             # holds it (and, unlike int64, lets the saturating loops vectorise)
 
 
 cdef inline v_t sat(acc_t x, v_t lo, v_t hi) noexcept nogil:
