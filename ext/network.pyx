@@ -1,0 +1,253 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Cython twin of the whole-network evaluator (``sw/network.py`` states the semantics).
+
+:class:`CompiledNetwork` flattens a :class:`twinspike.network.Network` once into tables and
+the ``layers.pxi`` layouts (membranes, biases and spikes of ``(C, H, W)`` populations are
+channel-last inside; events and outputs use the canonical ``c*H*W + y*W + x`` order).
+:func:`run_batch` then runs a batch in one nogil call, OpenMP over the images, each thread on
+its own scratch membranes. ``twinspike/evaluate.py`` streams a data set through it.
+"""
+import cython
+import numpy as np
+cimport numpy as cnp
+cimport openmp
+from cython.parallel import prange, threadid
+
+from twinspike.network import INPUT, Network, as_chw
+from twinspike.sw.common import signed_max, signed_min
+
+include "layers.pxi"
+
+COMPILED = cython.compiled
+
+ctypedef cnp.uint8_t u8
+ctypedef cnp.int64_t i64
+
+KINDS = {"dense": 0, "conv": 1, "pool": 2, "identity": 3}
+cdef enum:
+    DENSE = 0
+    CONV = 1
+    POOL = 2
+    IDENTITY = 3
+
+# Columns of the source table: row 0 is the input, row l + 1 population l.
+cdef enum:
+    S_SIZE = 0        # neurons
+    S_C = 1
+    S_H = 2
+    S_W = 3
+    S_EVENTS = 4      # offset of this source's events in the event buffer
+    S_V = 5           # offset of its membranes (and biases) in the membrane buffer
+    S_THETA = 6
+    S_V0 = 7
+    S_LEAK = 8
+    S_FIRST = 9       # its projections: rows FIRST..LAST-1 of the projection table
+    S_LAST = 10
+    S_COLS = 11
+
+# Columns of the projection table.
+cdef enum:
+    P_KIND = 0
+    P_SOURCE = 1      # row of the source table
+    P_WEIGHTS = 2     # offset in the weight array
+    P_K = 3
+    P_STRIDE = 4
+    P_PAD = 5
+    P_COLS = 6
+
+
+ctypedef struct Net:
+    const i64* sources
+    const i64* projections
+    const w_t* weights
+    const v_t* bias
+    Py_ssize_t n_pops, n_in, T
+    bint direct
+    v_t lo, hi
+
+
+def channel_last(shape):
+    """``perm[i]`` = canonical address of internal (channel-last) index ``i``."""
+    c, h, w = as_chw(shape)
+    return np.arange(c * h * w).reshape(c, h * w).T.reshape(-1)
+
+
+class CompiledNetwork:
+    """A Network flattened for :func:`run_batch`: source and projection tables (int64), int8
+    weights (dense ``[n_in, n_out]`` with channel-last targets, conv ``[c_in, k, k, c_out]``)
+    and int32 biases in channel-last order."""
+
+    def __init__(self, net):
+        if not isinstance(net, Network):
+            raise ValueError(f"CompiledNetwork expects a Network, got {type(net).__name__}")
+        self.net = net
+        rows = {INPUT: 0}
+        sources = [[net.n_inputs, *as_chw(net.input_shape), 0, 0, 0, 0, 0, 0, 0]]
+        projections, weights, biases = [], [], []
+        n_weights, n_neurons = 0, 0
+        for l, pop in enumerate(net.populations):
+            perm = channel_last(pop.shape)
+            first = len(projections)
+            for proj in pop.projections:
+                w = np.zeros(0, dtype=np.int8)
+                if proj.kind == "dense":
+                    w = proj.weight[perm, :].T
+                elif proj.kind == "conv":
+                    w = proj.weight.transpose(1, 2, 3, 0)
+                projections.append([KINDS[proj.kind], rows[proj.source], n_weights,
+                                    proj.kernel, proj.stride, proj.padding])
+                weights.append(w.reshape(-1))
+                n_weights += w.size
+            rows[pop.name] = l + 1
+            sources.append([pop.size, *as_chw(pop.shape), net.n_inputs + n_neurons, n_neurons,
+                            pop.theta, pop.v0, pop.leak_shift, first, len(projections)])
+            biases.append(pop.bias[perm])
+            n_neurons += pop.size
+        self.sources = np.array(sources, dtype=np.int64)
+        self.projections = np.array(projections, dtype=np.int64).reshape(-1, P_COLS)
+        self.weights = np.concatenate(weights).astype(np.int8)
+        self.bias = np.concatenate(biases).astype(np.int32)
+        self.n_neurons = n_neurons
+
+
+cdef inline Py_ssize_t internal(const i64* s, Py_ssize_t address) noexcept nogil:
+    """Channel-last index of canonical ``address`` in source/target ``s``."""
+    cdef Py_ssize_t plane = s[S_H] * s[S_W]
+    return (address % plane) * s[S_C] + address // plane
+
+
+cdef inline Py_ssize_t project_event(const Net* n, const i64* p, const i64* src,
+                                     const i64* dst, v_t* v, Py_ssize_t address,
+                                     v_t value) noexcept nogil:
+    """One source event through projection ``p`` into target membranes ``v``; returns SOPs."""
+    cdef Py_ssize_t kind = p[P_KIND], plane = src[S_H] * src[S_W]
+    cdef Py_ssize_t ci = address // plane, yi = address % plane // src[S_W]
+    cdef Py_ssize_t xi = address % src[S_W]
+    if kind == DENSE:
+        dense_event(v, n.weights + p[P_WEIGHTS] + address * dst[S_SIZE], dst[S_SIZE], value,
+                    n.lo, n.hi)
+        return dst[S_SIZE]
+    if kind == IDENTITY:
+        point_event(v + internal(dst, address), value, n.lo, n.hi)
+        return 1
+    if kind == CONV:
+        return conv_event(v, n.weights + p[P_WEIGHTS], dst[S_C], p[P_K], p[P_STRIDE], p[P_PAD],
+                          dst[S_H], dst[S_W], ci, yi, xi, value, n.lo, n.hi)
+    return pool_event(v, dst[S_C], p[P_K], dst[S_H], dst[S_W], ci, yi, xi, value, n.lo, n.hi)
+
+
+cdef inline Py_ssize_t gather(const u8* spikes, const i64* s, int* events) noexcept nogil:
+    """Canonical addresses of the spiking neurons of ``s``, ascending; returns how many."""
+    cdef Py_ssize_t c, r, count = 0, plane = s[S_H] * s[S_W]
+    for c in range(s[S_C]):
+        for r in range(plane):
+            if spikes[r * s[S_C] + c]:
+                events[count] = c * plane + r
+                count += 1
+    return count
+
+
+cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spikes,
+                   int* events, Py_ssize_t* n_events, u8* out_spikes, v_t* out_v,
+                   i64* pop_spikes) noexcept nogil:
+    """One image from reset; fills its output spikes ``[T, n_out]``, final output membranes
+    and spike count per population; returns its SOPs."""
+    cdef Py_ssize_t t, l, j, e, a, i, n_out
+    cdef i64 sops = 0
+    cdef const i64* dst
+    cdef const i64* src
+    cdef const i64* p
+    cdef const i64* out = n.sources + n.n_pops * S_COLS
+    cdef v_t value
+    n_out = out[S_SIZE]
+    for l in range(n.n_pops):
+        dst = n.sources + (l + 1) * S_COLS
+        for i in range(dst[S_SIZE]):
+            v[dst[S_V] + i] = <v_t>dst[S_V0]
+    for t in range(n.T):
+        n_events[0] = 0
+        for a in range(n.n_in):
+            if (x[a] != 0) if n.direct else (levels[t * n.n_in + a] < x[a]):
+                events[n_events[0]] = a
+                n_events[0] += 1
+        for l in range(n.n_pops):
+            dst = n.sources + (l + 1) * S_COLS
+            for j in range(dst[S_FIRST], dst[S_LAST]):
+                p = n.projections + j * P_COLS
+                src = n.sources + p[P_SOURCE] * S_COLS
+                for e in range(n_events[p[P_SOURCE]]):
+                    a = events[src[S_EVENTS] + e]
+                    value = x[a] if p[P_SOURCE] == 0 and n.direct else 1
+                    sops += project_event(n, p, src, dst, v + dst[S_V], a, value)
+            pop_spikes[l] += fire(v + dst[S_V], n.bias + dst[S_V], dst[S_SIZE],
+                                  <v_t>dst[S_THETA], <int>dst[S_LEAK], n.lo, n.hi, spikes)
+            n_events[l + 1] = gather(spikes, dst, events + dst[S_EVENTS])
+        for e in range(n_events[n.n_pops]):
+            out_spikes[t * n_out + events[out[S_EVENTS] + e]] = 1
+    for a in range(n_out):
+        out_v[a] = v[out[S_V] + internal(out, a)]
+    return sops
+
+
+def run_batch(compiled, pixels, levels, Py_ssize_t T):
+    """Run ``pixels`` uint8 ``[B, n_inputs]`` for ``T`` timesteps (``levels`` uint8
+    ``[T, n_inputs]`` from ``ext.rate_encoder.levels`` for rate encoding, else None).
+    Returns ``(spikes u8[B, T, n_out], membranes i32[B, n_out], sops i64[B],
+    population_spikes i64[B, n_populations])``."""
+    if not isinstance(compiled, CompiledNetwork):
+        raise ValueError(f"run_batch expects a CompiledNetwork, got {type(compiled).__name__}")
+    net = compiled.net
+    if T < 1:
+        raise ValueError(f"run_batch.T={T} is out of range: expected >= 1")
+    px = np.ascontiguousarray(pixels)
+    if px.dtype != np.uint8 or px.ndim != 2 or px.shape[1] != net.n_inputs:
+        raise ValueError(f"run_batch.pixels: expected uint8 (B, {net.n_inputs}), got "
+                         f"{px.dtype} {px.shape}")
+    if px.size and px.max() >= (1 << net.input_bits):
+        raise ValueError(f"run_batch.pixels holds {px.max()}, out of range: expected "
+                         f"0..{(1 << net.input_bits) - 1}")
+    direct = net.encoding == "direct"
+    if direct != (levels is None):
+        raise ValueError("run_batch.levels: expected None for direct encoding and the LFSR "
+                         "levels for rate encoding")
+    levels_arr = np.zeros((T, net.n_inputs), np.uint8) if direct else np.asarray(levels)
+    if levels_arr.dtype != np.uint8 or levels_arr.shape != (T, net.n_inputs):
+        raise ValueError(f"run_batch.levels: expected uint8 ({T}, {net.n_inputs}), got "
+                         f"{levels_arr.dtype} {levels_arr.shape}")
+    cdef const u8[:, ::1] lv = np.ascontiguousarray(levels_arr)
+    cdef Py_ssize_t B = px.shape[0], n_pops = len(net.populations), n_out = net.n_outputs
+    cdef int threads = openmp.omp_get_max_threads()
+    spikes_arr = np.zeros((B, T, n_out), dtype=np.uint8)
+    membranes_arr = np.zeros((B, n_out), dtype=np.int32)
+    sops_arr = np.zeros(B, dtype=np.int64)
+    pop_spikes_arr = np.zeros((B, n_pops), dtype=np.int64)
+    cdef const u8[:, ::1] xv = px
+    cdef u8[:, :, ::1] spikes = spikes_arr
+    cdef v_t[:, ::1] membranes = membranes_arr
+    cdef i64[::1] sops = sops_arr
+    cdef i64[:, ::1] pop_spikes = pop_spikes_arr
+    cdef const i64[:, ::1] sources = compiled.sources
+    cdef const i64[:, ::1] projections = compiled.projections
+    cdef const w_t[::1] weights = compiled.weights
+    cdef const v_t[::1] bias = compiled.bias
+    # Per-thread scratch (+1 keeps every buffer non-empty).
+    cdef v_t[:, ::1] v = np.zeros((threads, compiled.n_neurons + 1), dtype=np.int32)
+    cdef u8[:, ::1] spk = np.zeros((threads, compiled.sources[:, S_SIZE].max() + 1), np.uint8)
+    cdef int[:, ::1] events = np.zeros((threads, net.n_inputs + compiled.n_neurons + 1),
+                                       dtype=np.intc)
+    cdef Py_ssize_t[:, ::1] n_events = np.zeros((threads, n_pops + 1), dtype=np.intp)
+    cdef Net n
+    n.sources = &sources[0, 0]
+    n.projections = &projections[0, 0]
+    n.weights = &weights[0] if weights.shape[0] else NULL
+    n.bias = &bias[0]
+    n.n_pops, n.n_in, n.T, n.direct = n_pops, net.n_inputs, T, direct
+    n.lo, n.hi = signed_min(net.membrane_bits), signed_max(net.membrane_bits)
+    cdef Py_ssize_t b
+    cdef int tid
+    for b in prange(B, nogil=True, schedule="dynamic", num_threads=threads):
+        tid = threadid()
+        sops[b] = run_image(&n, &xv[b, 0], &lv[0, 0], &v[tid, 0], &spk[tid, 0], &events[tid, 0],
+                            &n_events[tid, 0], &spikes[b, 0, 0], &membranes[b, 0],
+                            &pop_spikes[b, 0])
+    return spikes_arr, membranes_arr, sops_arr, pop_spikes_arr
