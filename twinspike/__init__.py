@@ -10,4 +10,5 @@ Sub-packages (installed from the repository's top-level folders):
 __version__ = "0.1.0"
 
 #: Blocks in build order; each name is a module in sw/, hw/, ext/ and equivalence/.
-BLOCKS: tuple[str, ...] = ("lfsr", "rate_encoder", "if_pe_array", "spike_fifo", "dense_engine")
+BLOCKS: tuple[str, ...] = ("lfsr", "rate_encoder", "if_pe_array", "spike_fifo", "dense_engine",
+                            "glm_neuron")
