@@ -69,7 +69,7 @@ class ConvEngineParams:
     c_in: int = 2
     h_in: int = 6
     w_in: int = 6
-    c_out: int = 4
+    c_out: int = 8
     kernel: int = 3
     stride: int = 1
     padding: int = 1
