@@ -11,4 +11,5 @@ __version__ = "0.1.0"
 
 #: Blocks in build order; each name is a module in sw/, hw/, ext/ and equivalence/.
 BLOCKS: tuple[str, ...] = ("lfsr", "rate_encoder", "if_pe_array", "spike_fifo", "dense_engine",
+                            "conv_engine",
                             "glm_neuron")
