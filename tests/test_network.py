@@ -443,3 +443,46 @@ def test_evaluate_streams_batches_and_handles_an_empty_set():
     assert fast.evaluate(net, images, 3) != whole
     empty = fast.evaluate(net, images[:0], 4)
     assert empty.spikes.shape == (0, 4, 4) and empty.population_spikes.shape == (0, 4)
+
+
+# ----------------------------------------------------------------------- twinspike eval
+
+def centroid_network(x_train, y_train, theta=8000) -> Network:
+    """A one-layer nearest-centroid classifier: 4-bit weights = class mean - overall mean."""
+    x = x_train.reshape(len(x_train), -1).astype(float)
+    means = np.stack([x[y_train == c].mean(axis=0) for c in range(10)])
+    w = means - means.mean(axis=0)
+    w = np.round(w / np.abs(w).max() * 7).astype(int)
+    return Network(x_train.shape[1:], (pop("out", (10,), [dense("input", w)], theta=theta,
+                                           v0=theta // 2),), weight_bits=4, membrane_bits=20)
+
+
+def test_cli_eval_reports_accuracy_and_speed_on_digits(tmp_path, capsys):
+    from twinspike.cli import main
+    from twinspike.data import load_dataset
+
+    x_train, y_train, x_test, y_test = load_dataset("digits")
+    net = centroid_network(x_train, y_train)
+    save(net, tmp_path / "centroid")
+    assert main(["eval", "--model", str(tmp_path / "centroid.npz"), "-T", "8",
+                 "--batch", "64"]) == 0
+    out = capsys.readouterr().out
+    result = fast.evaluate(net, x_test, 8)
+    correct = int((result.predictions == y_test).sum())
+    assert f"accuracy {100 * correct / len(y_test):.2f}% ({correct}/{len(y_test)})" in out
+    assert correct / len(y_test) > 0.8
+    assert f"{result.sops.mean():.0f} SOPs per image" in out and "GSOP/s" in out
+
+
+def test_cli_eval_errors_are_one_line(tmp_path, capsys):
+    from twinspike.cli import main
+
+    assert main(["eval", "--model", str(tmp_path / "none.npz")]) == 2
+    assert "none.json: no such network file" in capsys.readouterr().err
+    save(small_cnn(), tmp_path / "cnn")
+    assert main(["eval", "--model", str(tmp_path / "cnn.npz"), "--data", "digits"]) == 2
+    assert "test images of shape (1, 8, 8), but" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tmp_path / "cnn.npz"), "--data", "fancy"]) == 2
+    (tmp_path / "cnn.json").write_text("{}")
+    assert main(["eval", "--model", str(tmp_path / "cnn.npz")]) == 2
+    assert "cnn.json: format: missing" in capsys.readouterr().err

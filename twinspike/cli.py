@@ -128,8 +128,51 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def cmd_eval(args) -> int:
+    import time
+
+    import numpy as np
+
+    from twinspike.data import load_dataset
+    from twinspike.evaluate import evaluate
+    from twinspike.network import load
+
+    try:
+        net = load(args.model)
+        _, _, x_test, y_test = load_dataset(args.data)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    x_test = np.asarray(x_test)
+    if not len(x_test) or x_test[0].size != net.n_inputs:
+        raise UsageError(f"{args.data}: test images of shape {x_test.shape[1:]}, but "
+                         f"{args.model} expects {net.input_shape}")
+    images = x_test.reshape(len(x_test), *net.input_shape)
+    start = time.perf_counter()
+    try:
+        result = evaluate(net, images, args.T, batch=args.batch, progress=True)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    seconds = time.perf_counter() - start
+    correct = int((result.predictions == np.asarray(y_test)).sum())
+    sops = int(result.sops.sum())
+    print(f"{args.model}: {len(net.populations)} populations, {net.n_inputs} -> "
+          f"{net.n_outputs}, {net.encoding} input, {net.weight_bits}-bit weights, "
+          f"{net.membrane_bits}-bit membranes")
+    print(f"{args.data}: {len(images)} test images, T={args.T}")
+    print(f"accuracy {100 * correct / len(images):.2f}% ({correct}/{len(images)})")
+    print(f"{len(images) / seconds:.0f} images/s, {sops / seconds / 1e9:.3f} GSOP/s, "
+          f"{sops / len(images):.0f} SOPs per image (Cython, batch {args.batch})")
+    return 0
+
+
 def _add_app_commands(sub) -> None:
     """Commands of the network flow (demo, eval, ...) register here as they are added."""
+    p = sub.add_parser("eval", help="accuracy and speed of a network on a test set (Cython)")
+    p.add_argument("--model", required=True, help="network file PATH.npz (with PATH.json)")
+    p.add_argument("--data", default="digits", help="data set: digits | mnist:/dir | ...")
+    p.add_argument("-T", type=int, default=8, help="timesteps per image (default 8)")
+    p.add_argument("--batch", type=int, default=256, help="images per Cython call")
+    p.set_defaults(func=cmd_eval)
 
 
 def main(argv: list[str] | None = None) -> int:
