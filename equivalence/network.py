@@ -75,7 +75,8 @@ def _weights(rng, wb: int, shape) -> np.ndarray:
 def networks(draw, max_populations: int = 4) -> Network:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="array seed"))
     wb = draw(st.integers(2, 8), label="weight_bits")
-    m = draw(st.integers(max(8, wb + 1), 16), label="membrane_bits")
+    m = draw(st.one_of(st.integers(max(8, wb + 1), 12), st.integers(13, 24)),
+             label="membrane_bits")
     lo, hi = signed_min(m), signed_max(m)
     input_bits = draw(st.integers(1, 8))
     sources = {INPUT: _shape(draw)}

@@ -120,9 +120,7 @@ cdef inline Py_ssize_t project_event(const Net* n, const i64* p, const i64* src,
                                      const i64* dst, v_t* v, Py_ssize_t address,
                                      v_t value) noexcept nogil:
     """One source event through projection ``p`` into target membranes ``v``; returns SOPs."""
-    cdef Py_ssize_t kind = p[P_KIND], plane = src[S_H] * src[S_W]
-    cdef Py_ssize_t ci = address // plane, yi = address % plane // src[S_W]
-    cdef Py_ssize_t xi = address % src[S_W]
+    cdef Py_ssize_t kind = p[P_KIND], plane, ci, yi, xi
     if kind == DENSE:
         dense_event(v, n.weights + p[P_WEIGHTS] + address * dst[S_SIZE], dst[S_SIZE], value,
                     n.lo, n.hi)
@@ -130,6 +128,8 @@ cdef inline Py_ssize_t project_event(const Net* n, const i64* p, const i64* src,
     if kind == IDENTITY:
         point_event(v + internal(dst, address), value, n.lo, n.hi)
         return 1
+    plane = src[S_H] * src[S_W]
+    ci, yi, xi = address // plane, address % plane // src[S_W], address % src[S_W]
     if kind == CONV:
         return conv_event(v, n.weights + p[P_WEIGHTS], dst[S_C], p[P_K], p[P_STRIDE], p[P_PAD],
                           dst[S_H], dst[S_W], ci, yi, xi, value, n.lo, n.hi)
