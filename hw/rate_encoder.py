@@ -12,8 +12,8 @@ seeds), ``load`` and ``pixel`` (``in_bits``), ``en``, and ``spikes`` (``n_inputs
   register ``i``: the spikes of the current timestep. Each clock edge with ``en`` high and
   ``load`` low advances every lane one step (the next timestep).
 """
-from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, delay,
-                   instance, intbv)
+from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq,
+                   block, delay, instance, intbv)
 
 from twinspike.hw.lfsr import lfsr
 from twinspike.sw.rate_encoder import RateEncoderParams
@@ -86,7 +86,8 @@ def testbench(p: RateEncoderParams, images, n_steps: int):
     pixels = tuple(int(v) for row in images for v in row)
     n_images = len(pixels) // n
     s = ports(p)
-    clk, rst, load, pixel, en, spikes = (s[k] for k in ("clk", "rst", "load", "pixel", "en", "spikes"))
+    clk, rst, load, pixel = s["clk"], s["rst"], s["load"], s["pixel"]
+    en, spikes = s["en"], s["spikes"]
     dut = rate_encoder(clk, rst, load, pixel, en, spikes, p)
 
     @instance

@@ -1,4 +1,4 @@
-"""Block-specific properties of the rate encoder (the generic twin levels are in test_equivalence)."""
+"""Block-specific properties of the rate encoder (generic twin levels: test_equivalence)."""
 import numpy as np
 import pytest
 from hypothesis import example, given
