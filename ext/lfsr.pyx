@@ -29,7 +29,10 @@ def sequence(p, Py_ssize_t n_steps):
     cdef u32 mask = p.mask
     cdef Py_ssize_t lane, t
     cdef u32 s
-    for lane in prange(seeds.shape[0], nogil=True, schedule="static"):
+    # Threads only pay off for long sequences (an OpenMP region costs far more than a short
+    # sequence on a loaded machine).
+    cdef int threads = 0 if p.lanes * n_steps >= (1 << 20) else 1
+    for lane in prange(seeds.shape[0], nogil=True, schedule="static", num_threads=threads):
         s = seeds[lane]
         for t in range(n_steps):
             out[lane, t] = s
