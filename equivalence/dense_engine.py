@@ -1,5 +1,6 @@
 """Twin harness for the dense event engine: reference, Cython and MyHDL give the same output
-spikes per timestep, final membranes and cycle count."""
+spikes per timestep, final membranes and cycle count. A case is ``(params, layer, events)``
+or, for valued events, ``(params, layer, events, values)``."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,18 +13,22 @@ from twinspike.hw import toolchain
 from twinspike.sw import dense_engine as ref
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.dense_engine import DenseEngineParams, DenseLayer
+from twinspike.sw.dense_engine import MAX_VALUE_BITS
 from twinspike.sw.if_pe_array import (MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_MEMBRANE_BITS,
                                       MIN_WEIGHT_BITS)
 
 
 @st.composite
 def params(draw, max_neurons: int = 12, max_lanes: int = 6) -> DenseEngineParams:
-    """Every legal width pair; lanes below, equal to and above n_out (one word: forwarding)."""
+    """Every legal width pair; lanes below, equal to and above n_out (one word: forwarding);
+    spikes (``value_bits = 1``) half of the time, else valued events of 2..8 bits."""
     w = draw(st.integers(MIN_WEIGHT_BITS, MAX_WEIGHT_BITS))
     m = draw(st.integers(max(MIN_MEMBRANE_BITS, w + 1), MAX_MEMBRANE_BITS))
+    value_bits = draw(st.one_of(st.just(1), st.integers(2, MAX_VALUE_BITS)))
     return DenseEngineParams(n_in=draw(st.integers(1, max_neurons)),
                              n_out=draw(st.integers(1, max_neurons)),
-                             lanes=draw(st.integers(1, max_lanes)), weight_bits=w, membrane_bits=m)
+                             lanes=draw(st.integers(1, max_lanes)), weight_bits=w, membrane_bits=m,
+                             value_bits=value_bits)
 
 
 @st.composite
@@ -48,10 +53,21 @@ def spike_trains(draw, n_in: int, max_steps: int = 3) -> list[list[int]]:
 
 
 @st.composite
+def event_values(draw, p: DenseEngineParams, events) -> list[list[int]] | None:
+    """None (all 1) for spikes, else a value ``1..2**value_bits - 1`` per event (extremes
+    likely)."""
+    if p.value_bits == 1:
+        return None
+    return [draw(st.lists(boundary_ints(1, p.max_value), min_size=len(step), max_size=len(step)))
+            for step in events]
+
+
+@st.composite
 def cases(draw, max_neurons: int = 12, max_lanes: int = 6, max_steps: int = 3):
-    """(params, layer, events) triples."""
+    """(params, layer, events, values) quadruples."""
     p = draw(params(max_neurons, max_lanes))
-    return p, draw(layers(p)), draw(spike_trains(p.n_in, max_steps))
+    events = draw(spike_trains(p.n_in, max_steps))
+    return p, draw(layers(p)), events, draw(event_values(p, events))
 
 
 def uniform_case(p: DenseEngineParams, weight: int, v0: int, theta: int, events, bias: int = 0,
@@ -81,15 +97,26 @@ def corner_cases() -> list[tuple[DenseEngineParams, DenseLayer, list[list[int]]]
             uniform_case(wide, 1, signed_max(m24) - 1, 1, [[0, 1, 2]] * 2,   # one word: forwarding
                          bias=signed_max(m24)),
             uniform_case(narrow, 5, 0, 3, [[], [], []], bias=2),             # empty trains
-            uniform_case(DenseEngineParams(n_in=1, n_out=1, lanes=1), -1, 0, 1, [])]  # no steps
+            uniform_case(DenseEngineParams(n_in=1, n_out=1, lanes=1), -1, 0, 1, []),  # no steps
+            valued_corner_case()]
 
 
-def run_reference(p: DenseEngineParams, layer: DenseLayer, events) -> dict:
-    return ref.run(p, layer, events)
+def valued_corner_case():
+    """Valued events whose products exceed the membrane range in both directions: the single
+    saturating add must clamp the exact sum (weights +-max, values max, m = 9 bits)."""
+    p = DenseEngineParams(n_in=3, n_out=5, lanes=2, weight_bits=8, membrane_bits=9,
+                          value_bits=8)
+    weights = np.array([[127, -128, 1, -1, 0], [-128, 127, 2, -2, 5], [1, 1, -1, 1, -1]])
+    layer = ref.make_layer(p, weights, [0, 0, 3, -3, 255], signed_max(9) - 1, 200)
+    return p, layer, [[0, 1, 2], [1], [0, 2]], [[255, 255, 255], [1], [2, 200]]
 
 
-def run_cython(p: DenseEngineParams, layer: DenseLayer, events) -> dict:
-    return cy.run(p, layer, events)
+def run_reference(p: DenseEngineParams, layer: DenseLayer, events, values=None) -> dict:
+    return ref.run(p, layer, events, values)
+
+
+def run_cython(p: DenseEngineParams, layer: DenseLayer, events, values=None) -> dict:
+    return cy.run(p, layer, events, values)
 
 
 def signed_field(word: int, bits: int) -> int:
@@ -118,9 +145,9 @@ def parse_lines(p: DenseEngineParams, lines: list[str]) -> dict:
             "cycles": int(lines[-1])}
 
 
-def bench(p: DenseEngineParams, layer: DenseLayer, events):
-    return hw.testbench(p, layer, events)
+def bench(p: DenseEngineParams, layer: DenseLayer, events, values=None):
+    return hw.testbench(p, layer, events, values)
 
 
-def run_myhdl(p: DenseEngineParams, layer: DenseLayer, events) -> dict:
-    return parse_lines(p, toolchain.run_myhdl(bench(p, layer, events)))
+def run_myhdl(p: DenseEngineParams, layer: DenseLayer, events, values=None) -> dict:
+    return parse_lines(p, toolchain.run_myhdl(bench(p, layer, events, values)))

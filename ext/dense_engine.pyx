@@ -13,10 +13,11 @@ include "layers.pxi"
 COMPILED = cython.compiled
 
 
-def run(p, layer, events):
-    """Run ``len(events)`` timesteps: ``{"spikes", "membranes", "cycles"}`` (== reference).
-    Raises ``ValueError`` for a bad parameter object, layer or event list."""
-    events = check_run(p, layer, events)
+def run(p, layer, events, values=None):
+    """Run ``len(events)`` timesteps (event values ``values``, default all 1): ``{"spikes",
+    "membranes", "cycles"}`` (== reference). Raises ``ValueError`` for a bad parameter object,
+    layer, event or value list."""
+    events, values = check_run(p, layer, events, values)
     cdef Py_ssize_t n_out = p.n_out, n_steps = len(events), t, e, i
     cdef v_t lo = signed_min(p.membrane_bits), hi = signed_max(p.membrane_bits)
     cdef v_t theta = layer.theta
@@ -27,11 +28,13 @@ def run(p, layer, events):
     spikes_arr = np.zeros((n_steps, n_out), dtype=np.uint8)
     cdef unsigned char[:, ::1] spikes = spikes_arr
     cdef Py_ssize_t[::1] sources
+    cdef v_t[::1] magnitudes
     for t in range(n_steps):
         sources = np.asarray(events[t], dtype=np.intp)
+        magnitudes = np.asarray(values[t], dtype=np.intc)
         with nogil:
             for e in range(sources.shape[0]):
-                dense_event(&v[0], &weights[sources[e], 0], n_out, 1, lo, hi)
+                dense_event(&v[0], &weights[sources[e], 0], n_out, magnitudes[e], lo, hi)
             fire(&v[0], &bias[0], n_out, theta, leak_shift, lo, hi, &spikes[t, 0])
     return {"spikes": spikes_arr.astype(np.int64), "membranes": np.asarray(v, dtype=np.int64),
             "cycles": cycle_count(p, events)}

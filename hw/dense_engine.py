@@ -13,15 +13,18 @@ Weights and biases are loaded through the write ports ``wt_we/wt_addr/wt_data`` 
 ``bias_we/bias_addr/bias_data`` before a run; ``v0``, ``theta``, ``leak_shift`` are
 configuration inputs.
 
-Command port (valid/ready): ``cmd`` is ``CMD_EVENT`` (source address in ``cmd_addr``),
-``CMD_FIRE``, ``CMD_INIT`` or ``CMD_READ``; a command is accepted on an edge with
-``cmd_valid and cmd_ready``. ``cmd_ready`` is high when idle or on the last word of the
+Command port (valid/ready): ``cmd`` is ``CMD_EVENT`` (source address in ``cmd_addr``, event
+value in ``cmd_value``), ``CMD_FIRE``, ``CMD_INIT`` or ``CMD_READ``; a command is accepted on an
+edge with ``cmd_valid and cmd_ready``. ``cmd_ready`` is high when idle or on the last word of the
 command being issued, so back-to-back commands run without a bubble.
 
 Pipeline: *issue* (registers ``iss_*``) presents word ``k`` to the three RAMs; *execute* gets
 the registered RAM words and runs ``lanes`` ``if_lane`` datapaths (EVENT -> ``OP_ACC`` with
 the lanes that hold neurons enabled, FIRE -> ``OP_FIRE``, INIT -> ``OP_LOAD`` of ``v0``,
-READ -> ``OP_HOLD``) and writes the word back. When execute writes the word that issue reads
+READ -> ``OP_HOLD``) and writes the word back. With ``value_bits > 1`` each lane multiplies
+its weight by the command's value (``cmd_value``, registered with the command) before the
+lane's adder, which ``if_lane`` widens to the product; with ``value_bits = 1`` the weight
+goes straight in and ``cmd_value`` is unused. When execute writes the word that issue reads
 in the same cycle (only possible with a single word), the written word is forwarded.
 
 Outputs (registered, one cycle after execute): ``out_valid`` for FIRE and READ words,
@@ -61,14 +64,38 @@ def ram(clk, we, waddr, wdata, raddr, q, depth):
 
 
 @block
-def dense_lane(op, lane_on, theta, leak_shift, v0, fwd, wt_bits, bias_bits, q_bits, fwd_bits,
-               v_out_bits, spike_out, m_bits):
+def lane_multiplier(weight, value, product):
+    """``product = weight * value`` (signed weight, unsigned event value)."""
+    x = signed_signal(len(value) + 1)
+
+    @always_comb
+    def widen():
+        x.next = value
+
+    @always_comb
+    def multiply():
+        product.next = weight * x
+
+    return widen, multiply
+
+
+@block
+def dense_lane(op, lane_on, theta, leak_shift, v0, fwd, value, wt_bits, bias_bits, q_bits,
+               fwd_bits, v_out_bits, spike_out, m_bits, value_bits):
     """One lane of the execute stage: unpacks its slices of the RAM words, picks the membrane
-    (RAM or forwarded) and the bias (bias RAM, or ``v0`` on a load), runs ``if_lane``."""
+    (RAM or forwarded) and the bias (bias RAM, or ``v0`` on a load), scales the weight by the
+    event ``value`` when ``value_bits > 1``, runs ``if_lane``."""
     weight = signed_signal(len(wt_bits))
     bias, v_in, v_out = signed_signal(m_bits), signed_signal(m_bits), signed_signal(m_bits)
     spike = Signal(bool(0))
-    lane = if_lane(op, lane_on, weight, bias, theta, leak_shift, v_in, v_out, spike, m_bits)
+    parts = []
+    if value_bits > 1:
+        max_value = (1 << value_bits) - 1
+        addend = Signal(intbv(0, min=weight.min * max_value, max=(weight.max - 1) * max_value + 1))
+        parts.append(lane_multiplier(weight, value, addend))
+    else:
+        addend = weight
+    lane = if_lane(op, lane_on, addend, bias, theta, leak_shift, v_in, v_out, spike, m_bits)
 
     @always_comb
     def select():
@@ -87,7 +114,7 @@ def dense_lane(op, lane_on, theta, leak_shift, v0, fwd, wt_bits, bias_bits, q_bi
         v_out_bits.next = v_out[m_bits:]
         spike_out.next = spike and lane_on
 
-    return lane, select, pack
+    return parts, lane, select, pack
 
 
 @block
@@ -102,7 +129,8 @@ def lane_enable(on, in_last_word, always_full):
 
 
 @block
-def dense_engine(clk, rst, cmd_valid, cmd, cmd_addr, cmd_ready, busy, v0, theta, leak_shift,
+def dense_engine(clk, rst, cmd_valid, cmd, cmd_addr, cmd_value, cmd_ready, busy, v0, theta,
+                 leak_shift,
                  wt_we, wt_addr, wt_data, bias_we, bias_addr, bias_data,
                  out_valid, out_read, out_word, out_spikes, out_membranes, p: DenseEngineParams):
     if not isinstance(p, DenseEngineParams):
@@ -115,6 +143,7 @@ def dense_engine(clk, rst, cmd_valid, cmd, cmd_addr, cmd_ready, busy, v0, theta,
     # Issue stage.
     iss_valid, ready = Signal(bool(0)), Signal(bool(0))
     iss_cmd, iss_row, k = unsigned_signal(2), unsigned_signal(address_bits(p.n_in)), unsigned_signal(k_bits)
+    iss_value, s1_value = unsigned_signal(p.value_bits), unsigned_signal(p.value_bits)
     wt_raddr = ConcatSignal(iss_row, k) if p.word_bits else iss_row
     # Execute stage.
     s1_valid, s1_cmd, s1_k = Signal(bool(0)), unsigned_signal(2), unsigned_signal(k_bits)
@@ -130,10 +159,10 @@ def dense_engine(clk, rst, cmd_valid, cmd, cmd_addr, cmd_ready, busy, v0, theta,
     memories = [ram(clk, wt_we, wt_addr, wt_data, wt_raddr, wt_q, p.n_in * p.row_stride),
                 ram(clk, bias_we, bias_addr, bias_data, k, bias_q, words),
                 ram(clk, s1_valid, s1_k, v_word, k, v_q, words)]
-    lane_insts = [dense_lane(op, lane_on[i], theta, leak_shift, v0, fwd,
+    lane_insts = [dense_lane(op, lane_on[i], theta, leak_shift, v0, fwd, s1_value,
                              wt_q((i + 1) * w, i * w), bias_q((i + 1) * m, i * m),
                              v_q((i + 1) * m, i * m), fwd_v((i + 1) * m, i * m),
-                             v_bits[i], spike_bits[i], m) for i in range(lanes)]
+                             v_bits[i], spike_bits[i], m, p.value_bits) for i in range(lanes)]
 
     enables = [lane_enable(lane_on[i], in_last_word, i < full_lanes) for i in range(lanes)]
 
@@ -162,6 +191,7 @@ def dense_engine(clk, rst, cmd_valid, cmd, cmd_addr, cmd_ready, busy, v0, theta,
             iss_valid.next = 1
             iss_cmd.next = cmd
             iss_row.next = cmd_addr
+            iss_value.next = cmd_value
             k.next = 0
         elif iss_valid:
             if k == last_word:
@@ -171,6 +201,7 @@ def dense_engine(clk, rst, cmd_valid, cmd, cmd_addr, cmd_ready, busy, v0, theta,
         # Execute: takes the issued word; forward when it writes the word issue reads now.
         s1_valid.next = iss_valid
         s1_cmd.next = iss_cmd
+        s1_value.next = iss_value
         s1_k.next = k
         fwd.next = s1_valid and iss_valid and s1_k == k
         fwd_v.next = v_word
@@ -189,7 +220,8 @@ def ports(p: DenseEngineParams) -> dict:
     k_bits = address_bits(p.words)
     return dict(clk=Signal(bool(0)), rst=ResetSignal(0, active=1, isasync=False),
                 cmd_valid=Signal(bool(0)), cmd=unsigned_signal(2),
-                cmd_addr=unsigned_signal(address_bits(p.n_in)), cmd_ready=Signal(bool(0)),
+                cmd_addr=unsigned_signal(address_bits(p.n_in)),
+                cmd_value=unsigned_signal(p.value_bits), cmd_ready=Signal(bool(0)),
                 busy=Signal(bool(0)), v0=signed_signal(m), theta=signed_signal(m, 1),
                 leak_shift=unsigned_signal(LEAK_SHIFT_BITS),
                 wt_we=Signal(bool(0)), wt_addr=unsigned_signal(address_bits(p.n_in * p.row_stride)),
@@ -205,12 +237,13 @@ def top(p: DenseEngineParams):
     return dense_engine(p=p, **ports(p))
 
 
-def program(events) -> list[tuple[int, int]]:
-    """The command stream of a run: INIT, per timestep its events then FIRE, then READ."""
-    cmds = [(CMD_INIT, 0)]
-    for step in events:
-        cmds += [(CMD_EVENT, j) for j in step] + [(CMD_FIRE, 0)]
-    return cmds + [(CMD_READ, 0)]
+def program(events, values) -> list[tuple[int, int, int]]:
+    """The command stream ``(cmd, addr, value)`` of a run: INIT, per timestep its events then
+    FIRE, then READ."""
+    cmds = [(CMD_INIT, 0, 0)]
+    for step, xs in zip(events, values):
+        cmds += [(CMD_EVENT, j, x) for j, x in zip(step, xs)] + [(CMD_FIRE, 0, 0)]
+    return cmds + [(CMD_READ, 0, 0)]
 
 
 def memory_load(p: DenseEngineParams, layer: DenseLayer) -> list[tuple[int, int, int, list[int]]]:
@@ -227,11 +260,11 @@ def memory_load(p: DenseEngineParams, layer: DenseLayer) -> list[tuple[int, int,
 
 
 @block
-def testbench(p: DenseEngineParams, layer: DenseLayer, events):
+def testbench(p: DenseEngineParams, layer: DenseLayer, events, values=None):
     """Self-checking bench: loads the memories through the write ports, runs the program of
-    ``events`` and prints each output word as one hex line ``membranes . spikes . word .
+    ``events`` (with ``values``) and prints each output word as one hex line ``membranes . spikes . word .
     read``, then the cycle count (decimal) from the edge accepting INIT to idle."""
-    events = check_run(p, layer, events)
+    events, values = check_run(p, layer, events, values)
     s = ports(p)
     clk, rst = s["clk"], s["rst"]
     cmd_valid, cmd_ready, busy = s["cmd_valid"], s["cmd_ready"], s["busy"]
@@ -255,10 +288,11 @@ def testbench(p: DenseEngineParams, layer: DenseLayer, events):
                                                   for row in load)),
                  rom_driver(ld, bias_lanes[i], idle(0 if row[0] else row[2][i] & ((1 << m) - 1)
                                                     for row in load))]
-    cmds = program(events)
+    cmds = program(events, values)
     ci = Signal(intbv(0, min=0, max=len(cmds) + 1))
-    roms += [rom_driver(ci, s["cmd"], idle(c for c, _ in cmds)),
-             rom_driver(ci, s["cmd_addr"], idle(a for _, a in cmds))]
+    roms += [rom_driver(ci, s["cmd"], idle(c for c, _, _ in cmds)),
+             rom_driver(ci, s["cmd_addr"], idle(a for _, a, _ in cmds)),
+             rom_driver(ci, s["cmd_value"], idle(x for _, _, x in cmds))]
     cat = lambda sigs: ConcatSignal(*reversed(sigs)) if len(sigs) > 1 else sigs[0]  # noqa: E731
     wt_word, bias_word = cat(wt_lanes), cat(bias_lanes)
     wt_data, bias_data = s["wt_data"], s["bias_data"]

@@ -8,7 +8,9 @@
   a spike (``spike`` is 0 for every other op).
 * ``weight`` signed ``weight_bits``; ``bias``, ``theta``, ``v_in``, ``v_out`` signed ``m_bits``;
   ``leak_shift`` unsigned 5 bits. One saturating adder serves accumulate (addend = weight)
-  and fire (addend = bias).
+  and fire (addend = bias). ``weight`` may also be wider than ``m_bits`` (an engine's product
+  ``w * x`` of a valued event): the adder then widens to the weight's range, so the sum
+  saturates once, exactly.
 
 ``if_pe_array`` = ``lanes`` if_lanes + one membrane register and one spike register per lane.
 Ports: ``clk``, ``rst`` (synchronous, active high: membranes and spikes to 0), ``op``,
@@ -42,12 +44,13 @@ def if_lane(op, enable, weight, bias, theta, leak_shift, v_in, v_out, spike, m_b
     """One IF lane, combinational: see the module docstring for each ``op``."""
     check_range("if_lane", "m_bits", m_bits, MIN_MEMBRANE_BITS, MAX_MEMBRANE_BITS)
     lo, hi = signed_min(m_bits), signed_max(m_bits)
+    add_lo, add_hi = min(lo, weight.min), max(hi, weight.max - 1)  # addend range
 
     @always_comb
     def datapath():
         base = intbv(0, min=lo, max=hi + 1)
-        addend = intbv(0, min=lo, max=hi + 1)
-        total = intbv(0, min=2 * lo, max=2 * hi + 2)
+        addend = intbv(0, min=add_lo, max=add_hi + 1)
+        total = intbv(0, min=lo + add_lo, max=hi + add_hi + 2)
         clamped = intbv(0, min=lo, max=hi + 1)
         # Leak (fire only): v - (v >> k), never overflows.
         if op == OP_FIRE and leak_shift != 0:

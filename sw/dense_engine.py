@@ -7,9 +7,12 @@ Semantics (shared by all three twins; per-neuron arithmetic as ``sw/if_pe_array.
   ``bias[n_out]`` (signed ``membrane_bits``) and the per-layer scalars ``v0``, ``theta``,
   ``leak_shift``. Membranes start at ``v0``.
 * Timestep ``t`` receives the source addresses ``events[t]`` (strictly ascending, each in
-  ``0..n_in-1``). Each event ``j`` does ``v[i] = sat_m(v[i] + weights[j, i])`` for
-  ``i = 0..n_out-1``; then the fire phase does, for every neuron in ascending address order,
-  leak, ``sat_m(v + bias[i])``, ``v >= theta`` -> spike and ``v -= theta``.
+  ``0..n_in-1``), each with an unsigned value ``x`` (``values[t]``, ``1..2**value_bits - 1``;
+  with ``value_bits = 1``, the default, every event is a spike of value 1). Each event ``j``
+  does ``v[i] = sat_m(v[i] + weights[j, i] * x)`` for ``i = 0..n_out-1`` (the product is exact,
+  one saturation per add: a direct-encoded pixel is one event, not ``x`` spikes); then the fire
+  phase does, for every neuron in ascending address order, leak, ``sat_m(v + bias[i])``,
+  ``v >= theta`` -> spike and ``v -= theta``.
 * Outputs: ``spikes[T, n_out]`` (0/1; the output events of timestep ``t`` are the addresses
   of row ``t`` in ascending order), the final ``membranes[n_out]`` and ``cycles``.
 
@@ -21,7 +24,9 @@ cycles, through a two-stage pipeline (issue: RAM addresses; execute: registered 
 through ``lanes`` ``if_lane`` datapaths and write-back), one word per cycle, no stalls:
 
 * ``INIT``: every membrane word := ``v0``;
-* ``EVENT j``: accumulate weight row ``j`` into every word;
+* ``EVENT j x``: accumulate weight row ``j`` times ``x`` into every word (``value_bits > 1``
+  puts one ``weight_bits x value_bits`` multiplier in front of each lane's adder; with
+  ``value_bits = 1`` there is none and ``x`` is 1);
 * ``FIRE``: fire every word, emitting its spike mask (one word of ``lanes`` bits per cycle);
 * ``READ``: emit every membrane word (the final membranes).
 
@@ -46,23 +51,28 @@ from .if_pe_array import IfPeParams, accumulate, check_layer_values, fire
 #: Cycles a command stream spends beyond one cycle per word (command register + RAM read).
 PIPELINE_LATENCY = 2
 MAX_NEURONS = 1 << 16
+#: Widest event value (the network model's widest input pixel).
+MAX_VALUE_BITS = 8
 #: xc7z020 block RAM: 140 BRAM36 of 36 Kbit; the three memories must fit in it.
 DEVICE_RAM_BITS = 140 * 36 * 1024
 
 
 @dataclass(frozen=True)
 class DenseEngineParams:
-    """Hardware parameters: layer sizes ``n_in``, ``n_out``, ``lanes`` (P) and widths."""
+    """Hardware parameters: layer sizes ``n_in``, ``n_out``, ``lanes`` (P), the weight and
+    membrane widths and ``value_bits``, the width of an event's unsigned value (1: spikes)."""
 
     n_in: int = 64
     n_out: int = 32
     lanes: int = 8
     weight_bits: int = 8
     membrane_bits: int = 16
+    value_bits: int = 1
 
     def __post_init__(self) -> None:
         check_range("DenseEngineParams", "n_in", self.n_in, 1, MAX_NEURONS)
         check_range("DenseEngineParams", "n_out", self.n_out, 1, MAX_NEURONS)
+        check_range("DenseEngineParams", "value_bits", self.value_bits, 1, MAX_VALUE_BITS)
         try:
             IfPeParams(self.lanes, self.weight_bits, self.membrane_bits)
         except ValueError as exc:
@@ -75,6 +85,11 @@ class DenseEngineParams:
     @property
     def pe(self) -> IfPeParams:
         return IfPeParams(self.lanes, self.weight_bits, self.membrane_bits)
+
+    @property
+    def max_value(self) -> int:
+        """Largest event value: ``2**value_bits - 1`` (1 for spikes)."""
+        return (1 << self.value_bits) - 1
 
     @property
     def words(self) -> int:
@@ -125,9 +140,10 @@ def make_layer(p: DenseEngineParams, weights, bias, v0: int, theta: int,
     return DenseLayer(weights, bias, int(v0), int(theta), int(leak_shift))
 
 
-def check_run(p: DenseEngineParams, layer: DenseLayer, events) -> tuple[tuple[int, ...], ...]:
-    """Validate a run's arguments (the entry check of every twin); returns the events as
-    tuples of ints."""
+def check_run(p: DenseEngineParams, layer: DenseLayer, events, values=None
+              ) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
+    """Validate a run's arguments (the entry check of every twin); returns ``(events,
+    values)`` as tuples of tuples of ints (``values`` None: every event has value 1)."""
     if not isinstance(p, DenseEngineParams):
         raise ValueError(f"run expects DenseEngineParams, got {type(p).__name__}")
     if not isinstance(layer, DenseLayer):
@@ -140,7 +156,19 @@ def check_run(p: DenseEngineParams, layer: DenseLayer, events) -> tuple[tuple[in
         if np.any(np.diff(addrs) <= 0):
             raise ValueError(f"events[{t}]={list(addrs)} must be strictly ascending")
         checked.append(tuple(int(a) for a in addrs))
-    return tuple(checked)
+    if values is None:
+        return tuple(checked), tuple((1,) * len(step) for step in checked)
+    if len(values) != len(checked):
+        raise ValueError(f"values has {len(values)} timesteps: expected {len(checked)} "
+                         "(one list per timestep of events)")
+    checked_values = []
+    for t, (step, xs) in enumerate(zip(checked, values)):
+        xs = check_array_range(f"values[{t}]", "value", np.asarray(xs).reshape(-1), 1,
+                               p.max_value)
+        if len(xs) != len(step):
+            raise ValueError(f"values[{t}] has {len(xs)} values for {len(step)} events")
+        checked_values.append(tuple(int(x) for x in xs))
+    return tuple(checked), tuple(checked_values)
 
 
 def cycle_count(p: DenseEngineParams, events) -> int:
@@ -149,17 +177,17 @@ def cycle_count(p: DenseEngineParams, events) -> int:
     return p.words * (n_events + len(events) + 2) + PIPELINE_LATENCY
 
 
-def run(p: DenseEngineParams, layer: DenseLayer, events) -> dict:
-    """Run ``len(events)`` timesteps. Returns ``{"spikes": int64[T, n_out],
-    "membranes": int64[n_out], "cycles": int}``."""
-    events = check_run(p, layer, events)
+def run(p: DenseEngineParams, layer: DenseLayer, events, values=None) -> dict:
+    """Run ``len(events)`` timesteps (event values ``values``, default all 1). Returns
+    ``{"spikes": int64[T, n_out], "membranes": int64[n_out], "cycles": int}``."""
+    events, values = check_run(p, layer, events, values)
     m = p.membrane_bits
     v = [layer.v0] * p.n_out
     spikes = np.zeros((len(events), p.n_out), dtype=np.int64)
-    for t, step in enumerate(events):
-        for j in step:
+    for t, (step, xs) in enumerate(zip(events, values)):
+        for j, x in zip(step, xs):
             for i in range(p.n_out):
-                v[i] = accumulate(v[i], int(layer.weights[j, i]), m)
+                v[i] = accumulate(v[i], int(layer.weights[j, i]) * x, m)
         for i in range(p.n_out):
             v[i], spikes[t, i] = fire(v[i], int(layer.bias[i]), layer.theta, layer.leak_shift, m)
     return {"spikes": spikes, "membranes": np.array(v, dtype=np.int64),

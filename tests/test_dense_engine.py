@@ -17,7 +17,8 @@ def test_cython_module_is_compiled():
 @pytest.mark.parametrize("field,value", [("n_in", 0), ("n_out", 0), ("n_in", 2**16 + 1),
                                          ("lanes", 0), ("lanes", 257), ("weight_bits", 1),
                                          ("weight_bits", 9), ("membrane_bits", 7),
-                                         ("membrane_bits", 25), ("n_out", 3.0)])
+                                         ("membrane_bits", 25), ("n_out", 3.0),
+                                         ("value_bits", 0), ("value_bits", 9)])
 def test_impossible_params_raise_valueerror(field, value):
     with pytest.raises(ValueError, match=f"DenseEngineParams.{field}"):
         DenseEngineParams(**{field: value})
@@ -60,6 +61,35 @@ def test_bad_layers_and_events_raise_valueerror_in_all_three(layer, events, mess
             impl(P, layer, events)
 
 
+PV = DenseEngineParams(n_in=4, n_out=3, lanes=2, value_bits=3)
+
+
+@pytest.mark.parametrize("p,events,values,message", [
+    (PV, [[0, 1]], [[1, 8]], r"values\[0\].value holds 8, out of range: expected 1..7"),
+    (PV, [[0, 1]], [[0, 1]], r"values\[0\].value holds 0, out of range"),
+    (PV, [[0, 1]], [[1]], r"values\[0\] has 1 values for 2 events"),
+    (PV, [[0], []], [[1]], "values has 1 timesteps: expected 2"),
+    (P, [[0]], [[2]], r"values\[0\].value holds 2, out of range: expected 1..1")])
+def test_bad_event_values_raise_valueerror_in_all_three(p, events, values, message):
+    for impl in (ref.run, cy.run, hw.testbench):
+        with pytest.raises(ValueError, match=message):
+            impl(p, _layer(p), events, values)
+
+
+def test_valued_event_saturates_the_exact_sum_once():
+    """v = sat(v + w * x): the product is not clamped before the add (m = 9 bits: -256..255).
+    Neuron 0 starts at 254: +127*255 saturates at 255, then -128*255 saturates at -256, then
+    +1*255 gives -1 (a product clamped to 9 bits first would have given 255 - 256 + 255)."""
+    p, layer, events, values = eq.valued_corner_case()
+    v, expected = layer.v0, []
+    for j, x in zip(events[0], values[0]):
+        v = max(-256, min(255, v + int(layer.weights[j, 0]) * x))
+        expected.append(v)
+    assert expected == [255, -256, -1]
+    out = ref.run(p, layer, events[:1], values[:1])
+    assert out["membranes"][0] == -1 and out["spikes"][0, 0] == 0   # bias 0, -1 < theta
+
+
 def test_wrong_parameter_object_raises_valueerror_in_all_three():
     bad = {"n_in": 4}
     for impl in (ref.run, cy.run, hw.testbench):
@@ -89,15 +119,17 @@ def test_myhdl_cycle_count_equals_formula(n_in, n_out, lanes, data):
 @given(eq.cases(max_steps=4))
 def test_reference_matches_plain_numpy_when_nothing_saturates(case):
     """An independent statement of the layer for the non-saturating cases: membranes follow
-    v0 + W^T s + bias with reset by subtraction (no leak)."""
-    p, layer, events = case
-    p = DenseEngineParams(p.n_in, p.n_out, p.lanes, p.weight_bits, max(16, p.membrane_bits))
+    v0 + W^T (x s) + bias with reset by subtraction (no leak)."""
+    p, layer, events, values = case
+    p = DenseEngineParams(p.n_in, p.n_out, p.lanes, p.weight_bits, 24, p.value_bits)
     layer = ref.make_layer(p, layer.weights, np.clip(layer.bias, -1000, 1000), 0,
                            min(layer.theta, 1000), 0)
-    out = ref.run(p, layer, events)
+    out = ref.run(p, layer, events, values)
+    values = values or [[1] * len(step) for step in events]
     v = np.zeros(p.n_out, np.int64)
-    for t, step in enumerate(events):
-        v = v + layer.weights[list(step)].sum(axis=0) + layer.bias
+    for t, (step, xs) in enumerate(zip(events, values)):
+        x = np.array(xs, np.int64).reshape(-1, 1)
+        v = v + (layer.weights[list(step)] * x).sum(axis=0) + layer.bias
         fired = v >= layer.theta
         np.testing.assert_array_equal(out["spikes"][t], fired)
         v = v - layer.theta * fired
