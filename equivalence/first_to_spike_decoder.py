@@ -14,7 +14,8 @@ from twinspike.hw import first_to_spike_decoder as hw
 from twinspike.hw import toolchain
 from twinspike.sw import first_to_spike_decoder as ref
 from twinspike.sw.common import signed_max, signed_min
-from twinspike.sw.first_to_spike_decoder import MAX_MEM_BITS, MIN_MEM_BITS, OUTPUTS, FirstToSpikeDecoderParams
+from twinspike.sw.first_to_spike_decoder import (MAX_MEM_BITS, MIN_MEM_BITS, OUTPUTS,
+                                                 FirstToSpikeDecoderParams)
 
 SPIKE_DENSITIES = (0.0, 0.02, 0.1, 0.3, 1.0)
 

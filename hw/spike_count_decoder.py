@@ -5,8 +5,8 @@ Ports: ``clk``, ``rst`` (synchronous, active high), ``first``, ``valid``, ``spik
 ``decision``. One saturating counter per class, then a combinational argmax tree
 (``hw/argmax.py``) over the registered counts.
 """
-from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, delay,
-                   instance, intbv)
+from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
+                   delay, instance, intbv)
 
 from twinspike.hw.argmax import argmax_tree
 from twinspike.sw.spike_count_decoder import SpikeCountDecoderParams
