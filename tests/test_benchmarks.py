@@ -90,10 +90,10 @@ def test_peers_refuse_what_they_cannot_compute():
 
 
 def test_benchmark_report_smoke(tmp_path):
-    """The whole driver on the digits MLP, numpy only, 4 images: a report with both tables."""
+    """The whole driver on the large MLP, numpy only, 4 images: a report with both tables."""
     out = tmp_path / "bench.md"
-    bench_eval.main(["--nets", "digits-mlp", "--peers", "numpy", "--batch", "4", "--single",
+    bench_eval.main(["--nets", "large-mlp", "--peers", "numpy", "--batch", "4", "--single",
                      "2", "--repeats", "1", "--no-peak", "--out", str(out)])
     text = out.read_text()
-    assert "## digits-mlp" in text and "**batch 4**" in text
+    assert "## large-mlp" in text and "**batch 1**" in text and "**batch 4**" in text
     assert "| twinspike |" in text and "| numpy |" in text
