@@ -2,7 +2,7 @@
 events (canonical addresses, ascending, per timestep), final membranes and SOP count.
 
 A case is ``(params, weights[projections, c_out, c_in, k, k], spikes[projections, T, c_in, h,
-w], FireConfig)``."""
+w], FireConfig)``; ``spikes`` holds event values (0/1, or ``0..2**value_bits - 1``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +14,7 @@ from twinspike.hw import conv_engine as hw
 from twinspike.hw import toolchain
 from twinspike.sw import conv_engine as ref
 from twinspike.sw.common import signed_max, signed_min
-from twinspike.sw.conv_engine import ConvEngineParams, ConvResult, FireConfig
+from twinspike.sw.conv_engine import MAX_VALUE_BITS, ConvEngineParams, ConvResult, FireConfig
 from twinspike.sw.if_pe_array import (MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_MEMBRANE_BITS,
                                       MIN_WEIGHT_BITS)
 
@@ -23,7 +23,8 @@ from twinspike.sw.if_pe_array import (MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_ME
 def params(draw, max_channels: int = 3, max_size: int = 5, max_kernel: int = 4,
            max_stride: int = 3, max_lanes: int = 4, max_projections: int = 2) -> ConvEngineParams:
     """Random geometry (1x1 images, kernels larger than the image with padding, strides > 1,
-    events touching nothing) at every legal width pair, narrow membranes drawn often."""
+    events touching nothing) at every legal width pair, narrow membranes drawn often; spikes
+    half of the time, else valued events of 2..8 bits."""
     k = draw(st.integers(1, max_kernel))
     pad = draw(st.integers(0, k - 1))
     smallest = max(1, k - 2 * pad)  # h_out >= 1
@@ -36,7 +37,9 @@ def params(draw, max_channels: int = 3, max_size: int = 5, max_kernel: int = 4,
                             stride=draw(st.integers(1, max_stride)), padding=pad,
                             lanes=draw(st.integers(1, max_lanes)), weight_bits=wb,
                             membrane_bits=m,
-                            projections=draw(st.integers(1, max_projections)))
+                            projections=draw(st.integers(1, max_projections)),
+                            value_bits=draw(st.one_of(st.just(1),
+                                                      st.integers(2, MAX_VALUE_BITS))))
 
 
 @st.composite
@@ -50,7 +53,8 @@ def fire_configs(draw, c_out: int, m: int) -> FireConfig:
 
 @st.composite
 def layer_stimulus(draw, p: ConvEngineParams, max_steps: int = 2, min_steps: int = 1):
-    """Weights at the width's limits, spike trains of any density (0..1) per projection."""
+    """Weights at the width's limits, event trains of any density (0..1) per projection with
+    values at their limits (1 and ``2**value_bits - 1``) drawn often."""
     n_w = p.projections * int(np.prod(p.weight_shape))
     weights = np.array(draw(st.lists(boundary_ints(signed_min(p.weight_bits),
                                                    signed_max(p.weight_bits)),
@@ -58,6 +62,10 @@ def layer_stimulus(draw, p: ConvEngineParams, max_steps: int = 2, min_steps: int
     n_steps = draw(st.integers(min_steps, max_steps))
     shape = (p.projections, n_steps, *p.input_shape)
     spikes = draw(enables(int(np.prod(shape)), 1)).reshape(shape)
+    if p.value_bits > 1:
+        values = draw(st.lists(boundary_ints(1, p.max_value), min_size=spikes.size,
+                               max_size=spikes.size))
+        spikes = spikes * np.array(values, dtype=np.int64).reshape(shape)
     return weights.reshape(p.projections, *p.weight_shape), spikes
 
 
@@ -112,7 +120,22 @@ def corner_cases():
         # empty train: only bias and leak move the membranes
         (empty, full(empty, 5), np.zeros((1, 2, *empty.input_shape), dtype=np.int64),
          FireConfig(np.array([3, -2, 1]), 4, 1, 2)),
+        valued_corner_case(),
     ]
+
+
+def valued_corner_case():
+    """8-bit event values whose products (up to 127 * 255) exceed a 9-bit membrane both ways:
+    one saturating add of the exact product per target."""
+    p = ConvEngineParams(c_in=1, h_in=3, w_in=3, c_out=3, lanes=2, weight_bits=8,
+                         membrane_bits=9, value_bits=8)
+    weights = np.zeros((1, *p.weight_shape), dtype=np.int64)
+    weights[0, :, 0] = np.array([127, -128, 1]).reshape(3, 1, 1)
+    weights[0, 2, 0, 1, 1] = -1
+    spikes = np.zeros((1, 2, *p.input_shape), dtype=np.int64)
+    spikes[0, 0, 0] = [[255, 0, 1], [2, 255, 0], [0, 7, 255]]
+    spikes[0, 1, 0, 1, 1] = 128
+    return p, weights, spikes, FireConfig(np.array([0, 3, -3]), 200, 0, signed_max(9) - 1)
 
 
 def outputs(result: ConvResult) -> dict:

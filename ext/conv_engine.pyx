@@ -21,15 +21,16 @@ COMPILED = cython.compiled
 cdef Py_ssize_t accumulate_timestep(v_t[:, :, ::1] v, const w_t[:, :, :, ::1] w,
                                     const unsigned char[:, :, ::1] spikes, Py_ssize_t stride,
                                     Py_ssize_t pad, v_t lo, v_t hi) noexcept nogil:
-    """Every source event of one timestep of one projection, in ascending source address."""
+    """Every source event (non-zero value) of one timestep of one projection, in ascending
+    source address."""
     cdef Py_ssize_t ci, yi, xi, sops = 0
     for ci in range(spikes.shape[0]):
         for yi in range(spikes.shape[1]):
             for xi in range(spikes.shape[2]):
                 if spikes[ci, yi, xi]:
                     sops += conv_event(&v[0, 0, 0], &w[0, 0, 0, 0], v.shape[2], w.shape[1],
-                                       stride, pad, v.shape[0], v.shape[1], ci, yi, xi, 1,
-                                       lo, hi)
+                                       stride, pad, v.shape[0], v.shape[1], ci, yi, xi,
+                                       spikes[ci, yi, xi], lo, hi)
     return sops
 
 

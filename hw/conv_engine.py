@@ -6,9 +6,10 @@ state, not the RAMs):
 
 * Inputs, taken on a clock edge where ``ready`` is 1 (priority ``clear`` > ``fire`` > event):
   ``clear`` writes ``v0`` into every membrane word; ``ev_valid`` with ``ev_bank`` (weight bank =
-  projection), ``ev_c``, ``ev_y``, ``ev_x`` accumulates one source event; ``fire`` runs the fire
-  phase. A timestep is: the events of each projection (bank 0 first, ascending source address),
-  then ``fire``; ``clear`` once before the first timestep.
+  projection), ``ev_c``, ``ev_y``, ``ev_x`` and ``ev_value`` (unsigned ``value_bits``; 1 for a
+  spike) accumulates one source event; ``fire`` runs the fire phase. A timestep is: the
+  events of each projection (bank 0 first, ascending source address), then ``fire``;
+  ``clear`` once before the first timestep.
 * Configuration: ``theta``, ``leak_shift``, ``v0``; weight RAM write port ``wt_we``,
   ``wt_addr``, ``wt_lane``, ``wt_data`` (two's complement bits) and bias RAM write port
   ``bias_we``, ``bias_addr``, ``bias_lane``, ``bias_data``, one lane per write
@@ -23,8 +24,10 @@ Structure: a controller walks one issue slot per cycle (an event's touched membr
 ascending output address, from per-coordinate ROMs built by ``axis_taps``; the clear; the fire
 scan) and feeds a two-stage pipeline in each of the P lanes: stage 1 reads the membrane, weight
 and bias RAMs (registered reads), stage 2 runs ``if_lane`` (``hw/if_pe_array.py``) and writes
-the membrane back. A read of the word written in the same cycle takes the written value from a
-forwarding register. The fire scan visits ``(word, lane, position)`` in canonical order: in a
+the membrane back. With ``value_bits > 1`` a ``lane_multiplier`` scales the weight read by the
+event's value (latched when the event is accepted, carried into stage 2) before the adder.
+A read of the word written in the same cycle takes the written value from a forwarding
+register. The fire scan visits ``(word, lane, position)`` in canonical order: in a
 word's lane-0 slots the P lanes fire the word at once and keep their spike bits in a per-lane
 spike buffer, from which the slots of lanes 1..P-1 emit.
 
@@ -36,8 +39,9 @@ import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb,
                    always_seq, block, delay, instance, intbv, modbv)
 
-from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane, rom_driver,
-                                      signed_signal, unsigned_signal)
+from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane,
+                                      lane_multiplier, rom_driver, scaled_weight, signed_signal,
+                                      unsigned_signal)
 from twinspike.sw.conv_engine import (ConvEngineParams, FireConfig, axis_taps, bias_image,
                                       check_run, engine_projections, weight_image)
 from twinspike.sw.if_pe_array import LEAK_SHIFT_BITS
@@ -72,9 +76,11 @@ def axis_roms(size_in: int, size_out: int, p: ConvEngineParams, ma_step: int, wa
 
 @block
 def conv_lane(clk, lane, p: ConvEngineParams, rd_ma, rd_wa, rd_bw, s2_op, s2_write, s2_ma,
-              s2_pos, s2_scan, s2_lane, lane_mask, fwd_hit, wt_we, wt_addr, wt_lane, wt_value,
-              bias_we, bias_addr, bias_lane, bias_value, theta, leak_shift, v0, v_bits, emit):
-    """Lane ``lane``: membrane, weight, bias and spike RAMs around one ``if_lane``."""
+              s2_pos, s2_scan, s2_lane, s2_value, lane_mask, fwd_hit, wt_we, wt_addr, wt_lane,
+              wt_value, bias_we, bias_addr, bias_lane, bias_value, theta, leak_shift, v0, v_bits,
+              emit):
+    """Lane ``lane``: membrane, weight, bias and spike RAMs around one ``if_lane`` (its weight
+    scaled by the event value ``s2_value``)."""
     m, wb = p.membrane_bits, p.weight_bits
     membranes = [signed_signal(m) for _ in range(max(p.membrane_depth, 2))]
     weights = [signed_signal(wb) for _ in range(max(p.weight_depth, 2))]
@@ -84,7 +90,9 @@ def conv_lane(clk, lane, p: ConvEngineParams, rd_ma, rd_wa, rd_bw, s2_op, s2_wri
     b_read, lane_bias = signed_signal(m), signed_signal(m)
     w_read = signed_signal(wb)
     enable, spike = Signal(bool(0)), Signal(bool(0))
-    datapath = if_lane(s2_op, enable, w_read, lane_bias, theta, leak_shift, v_in, v_out, spike, m)
+    addend = scaled_weight(w_read, s2_value)
+    multiplier = lane_multiplier(w_read, s2_value, addend)
+    datapath = if_lane(s2_op, enable, addend, lane_bias, theta, leak_shift, v_in, v_out, spike, m)
 
     @always(clk.posedge)
     def membrane_ram():
@@ -136,14 +144,15 @@ def conv_lane(clk, lane, p: ConvEngineParams, rd_ma, rd_wa, rd_bw, s2_op, s2_wri
         else:
             emit.next = 0
 
-    return datapath, membrane_ram, forward_reg, weight_ram, bias_ram, spike_ram, operands, emission
+    return (multiplier, datapath, membrane_ram, forward_reg, weight_ram, bias_ram, spike_ram,
+            operands, emission)
 
 
 @block
-def conv_engine(clk, rst, ev_valid, ev_bank, ev_c, ev_y, ev_x, clear, fire, ready, theta,
-                leak_shift, v0, wt_we, wt_addr, wt_lane, wt_data, bias_we, bias_addr, bias_lane,
-                bias_data, out_valid, out_addr, fire_done, fire_v_valid, fire_v, sop_count,
-                p: ConvEngineParams):
+def conv_engine(clk, rst, ev_valid, ev_bank, ev_c, ev_y, ev_x, ev_value, clear, fire, ready,
+                theta, leak_shift, v0, wt_we, wt_addr, wt_lane, wt_data, bias_we, bias_addr,
+                bias_lane, bias_data, out_valid, out_addr, fire_done, fire_v_valid, fire_v,
+                sop_count, p: ConvEngineParams):
     if not isinstance(p, ConvEngineParams):
         raise ValueError(f"conv_engine expects ConvEngineParams, got {type(p).__name__}")
     lanes, words, npos, k = p.lanes, p.words, p.positions, p.kernel
@@ -173,6 +182,7 @@ def conv_engine(clk, rst, ev_valid, ev_bank, ev_c, ev_y, ev_x, clear, fire, read
     g_wa, g_wa_col, g_wa_row = (index_signal(wdepth) for _ in range(3))
     g_word = index_signal(words)
     g_xi, g_yi, g_xlast, g_ylast = (index_signal(k) for _ in range(4))
+    g_value, s2_value = unsigned_signal(p.value_bits), unsigned_signal(p.value_bits)
     # Clear walk and fire scan.
     c_addr = index_signal(mdepth)
     f_w, f_l, f_pos, f_ma = index_signal(words), index_signal(lanes), index_signal(npos), \
@@ -192,8 +202,8 @@ def conv_engine(clk, rst, ev_valid, ev_bank, ev_c, ev_y, ev_x, clear, fire, read
     v_bits = [unsigned_signal(p.membrane_bits) for _ in range(lanes)]
     emits = [Signal(bool(0)) for _ in range(lanes)]
     lane_units = [conv_lane(clk, i, p, rd_ma, g_wa, f_w, s2_op, s2_write, s2_ma, s2_pos,
-                            s2_scan, s2_lane, lane_mask, fwd_hit, wt_we, wt_addr, wt_lane,
-                            wt_value, bias_we, bias_addr, bias_lane, bias_value, theta,
+                            s2_scan, s2_lane, s2_value, lane_mask, fwd_hit, wt_we, wt_addr,
+                            wt_lane, wt_value, bias_we, bias_addr, bias_lane, bias_value, theta,
                             leak_shift, v0, v_bits[i], emits[i])
                   for i in range(lanes)]
     flat_v = ConcatSignal(*reversed(v_bits)) if lanes > 1 else v_bits[0]
@@ -264,6 +274,7 @@ def conv_engine(clk, rst, ev_valid, ev_bank, ev_c, ev_y, ev_x, clear, fire, read
         s2_pos.next = f_pos
         s2_lane.next = f_l
         s2_out.next = f_out
+        s2_value.next = g_value
         s2_scan.next = state == ST_FIRE
         s2_done.next = state == ST_FIRE and f_last
         s2_last_word.next = state == ST_GEN and g_word == words - 1
@@ -332,6 +343,7 @@ def conv_engine(clk, rst, ev_valid, ev_bank, ev_c, ev_y, ev_x, clear, fire, read
                 f_ma.next = 0
                 f_out.next = 0
             elif ev_valid:
+                g_value.next = ev_value
                 g_word.next = 0
                 g_xi.next = 0
                 g_yi.next = 0
@@ -355,6 +367,7 @@ def ports(p: ConvEngineParams) -> dict:
     return dict(clk=Signal(bool(0)), rst=ResetSignal(0, active=1, isasync=False),
                 ev_valid=Signal(bool(0)), ev_bank=index_signal(p.projections),
                 ev_c=index_signal(p.c_in), ev_y=index_signal(p.h_in), ev_x=index_signal(p.w_in),
+                ev_value=unsigned_signal(p.value_bits),
                 clear=Signal(bool(0)), fire=Signal(bool(0)), ready=Signal(bool(0)),
                 theta=signed_signal(m, 1), leak_shift=unsigned_signal(LEAK_SHIFT_BITS),
                 v0=signed_signal(m), wt_we=Signal(bool(0)), wt_addr=index_signal(p.weight_depth),
@@ -371,15 +384,17 @@ def top(p: ConvEngineParams):
     return conv_engine(p=p, **ports(p))
 
 
-def input_stream(p: ConvEngineParams, spikes) -> list[tuple[int, int, int, int, int]]:
-    """``(kind, bank, c, y, x)`` per ``ready`` slot: clear, then per timestep every bank's
-    events in ascending source address and a fire (``spikes[projections, T, c_in, h, w]``)."""
-    stream = [(IN_CLEAR, 0, 0, 0, 0)]
+def input_stream(p: ConvEngineParams, spikes) -> list[tuple[int, int, int, int, int, int]]:
+    """``(kind, bank, c, y, x, value)`` per ``ready`` slot: clear, then per timestep every
+    bank's events (non-zero values) in ascending source address and a fire
+    (``spikes[projections, T, c_in, h, w]``)."""
+    stream = [(IN_CLEAR, 0, 0, 0, 0, 0)]
     for t in range(spikes.shape[1]):
         for bank in range(p.projections):
             for c, y, x in zip(*spikes[bank, t].nonzero()):
-                stream.append((IN_EVENT, bank, int(c), int(y), int(x)))
-        stream.append((IN_FIRE, 0, 0, 0, 0))
+                stream.append((IN_EVENT, bank, int(c), int(y), int(x),
+                               int(spikes[bank, t, c, y, x])))
+        stream.append((IN_FIRE, 0, 0, 0, 0, 0))
     return stream
 
 
@@ -422,7 +437,8 @@ def testbench(p: ConvEngineParams, weights, spikes, config: FireConfig):
             rom_driver(in_idx, s["ev_bank"], column(stream, 1)),
             rom_driver(in_idx, s["ev_c"], column(stream, 2)),
             rom_driver(in_idx, s["ev_y"], column(stream, 3)),
-            rom_driver(in_idx, s["ev_x"], column(stream, 4))]
+            rom_driver(in_idx, s["ev_x"], column(stream, 4)),
+            rom_driver(in_idx, s["ev_value"], column(stream, 5))]
     w_active, b_active, in_active, counting = (Signal(bool(0)) for _ in range(4))
     cycle_count = Signal(intbv(0, min=0, max=1 << 31))
     ev_valid, clear, fire, wt_we, bias_we = (s[n] for n in ("ev_valid", "clear", "fire", "wt_we",

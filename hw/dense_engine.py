@@ -35,8 +35,9 @@ either pipeline stage holds a word.
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb, always_seq,
                    block, delay, instance, intbv)
 
-from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane, rom_driver,
-                                      signed_signal, unsigned_signal)
+from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane,
+                                      lane_multiplier, rom_driver, scaled_weight, signed_signal,
+                                      unsigned_signal)
 from twinspike.sw.dense_engine import DenseEngineParams, DenseLayer, check_run
 from twinspike.sw.if_pe_array import LEAK_SHIFT_BITS
 
@@ -64,37 +65,16 @@ def ram(clk, we, waddr, wdata, raddr, q, depth):
 
 
 @block
-def lane_multiplier(weight, value, product):
-    """``product = weight * value`` (signed weight, unsigned event value)."""
-    x = signed_signal(len(value) + 1)
-
-    @always_comb
-    def widen():
-        x.next = value
-
-    @always_comb
-    def multiply():
-        product.next = weight * x
-
-    return widen, multiply
-
-
-@block
 def dense_lane(op, lane_on, theta, leak_shift, v0, fwd, value, wt_bits, bias_bits, q_bits,
-               fwd_bits, v_out_bits, spike_out, m_bits, value_bits):
+               fwd_bits, v_out_bits, spike_out, m_bits):
     """One lane of the execute stage: unpacks its slices of the RAM words, picks the membrane
     (RAM or forwarded) and the bias (bias RAM, or ``v0`` on a load), scales the weight by the
-    event ``value`` when ``value_bits > 1``, runs ``if_lane``."""
+    event ``value`` (``lane_multiplier``), runs ``if_lane``."""
     weight = signed_signal(len(wt_bits))
     bias, v_in, v_out = signed_signal(m_bits), signed_signal(m_bits), signed_signal(m_bits)
     spike = Signal(bool(0))
-    parts = []
-    if value_bits > 1:
-        max_value = (1 << value_bits) - 1
-        addend = Signal(intbv(0, min=weight.min * max_value, max=(weight.max - 1) * max_value + 1))
-        parts.append(lane_multiplier(weight, value, addend))
-    else:
-        addend = weight
+    addend = scaled_weight(weight, value)
+    multiplier = lane_multiplier(weight, value, addend)
     lane = if_lane(op, lane_on, addend, bias, theta, leak_shift, v_in, v_out, spike, m_bits)
 
     @always_comb
@@ -114,7 +94,7 @@ def dense_lane(op, lane_on, theta, leak_shift, v0, fwd, value, wt_bits, bias_bit
         v_out_bits.next = v_out[m_bits:]
         spike_out.next = spike and lane_on
 
-    return parts, lane, select, pack
+    return multiplier, lane, select, pack
 
 
 @block
@@ -162,7 +142,7 @@ def dense_engine(clk, rst, cmd_valid, cmd, cmd_addr, cmd_value, cmd_ready, busy,
     lane_insts = [dense_lane(op, lane_on[i], theta, leak_shift, v0, fwd, s1_value,
                              wt_q((i + 1) * w, i * w), bias_q((i + 1) * m, i * m),
                              v_q((i + 1) * m, i * m), fwd_v((i + 1) * m, i * m),
-                             v_bits[i], spike_bits[i], m, p.value_bits) for i in range(lanes)]
+                             v_bits[i], spike_bits[i], m) for i in range(lanes)]
 
     enables = [lane_enable(lane_on[i], in_last_word, i < full_lanes) for i in range(lanes)]
 

@@ -10,7 +10,8 @@
   ``leak_shift`` unsigned 5 bits. One saturating adder serves accumulate (addend = weight)
   and fire (addend = bias). ``weight`` may also be wider than ``m_bits`` (an engine's product
   ``w * x`` of a valued event): the adder then widens to the weight's range, so the sum
-  saturates once, exactly.
+  saturates once, exactly. ``lane_multiplier`` (with ``scaled_weight``, the product signal)
+  is the multiplier an engine puts in front of that input for valued events.
 
 ``if_pe_array`` = ``lanes`` if_lanes + one membrane register and one spike register per lane.
 Ports: ``clk``, ``rst`` (synchronous, active high: membranes and spikes to 0), ``op``,
@@ -28,7 +29,7 @@ from twinspike.sw.if_pe_array import (LEAK_SHIFT_BITS, MAX_MEMBRANE_BITS, MIN_ME
 
 Params = IfPeParams
 __all__ = ["OP_HOLD", "OP_LOAD", "OP_ACC", "OP_FIRE", "if_lane", "if_pe_array", "ports", "top",
-           "testbench", "signed_signal", "unsigned_signal"]
+           "testbench", "signed_signal", "unsigned_signal", "scaled_weight", "lane_multiplier"]
 
 
 def signed_signal(bits: int, value: int = 0) -> Signal:
@@ -37,6 +38,40 @@ def signed_signal(bits: int, value: int = 0) -> Signal:
 
 def unsigned_signal(bits: int, value: int = 0) -> Signal:
     return Signal(intbv(value)[bits:])
+
+
+def scaled_weight(weight: Signal, value: Signal) -> Signal:
+    """A signal for a lane's addend ``weight * value`` (``value`` unsigned; a 1-bit value is
+    a spike and the addend is the weight itself)."""
+    if len(value) == 1:
+        return Signal(intbv(0, min=weight.min, max=weight.max))
+    top_value = (1 << len(value)) - 1
+    return Signal(intbv(0, min=weight.min * top_value, max=(weight.max - 1) * top_value + 1))
+
+
+@block
+def lane_multiplier(weight, value, product):
+    """``product = weight * value`` (signed weight, unsigned event value), the multiplier an
+    engine puts in front of a lane's adder for valued events; ``product = weight`` when
+    ``value`` has one bit (spikes: no multiplier)."""
+    if len(value) == 1:
+        @always_comb
+        def pass_weight():
+            product.next = weight
+
+        return pass_weight
+
+    x = signed_signal(len(value) + 1)
+
+    @always_comb
+    def widen():
+        x.next = value
+
+    @always_comb
+    def multiply():
+        product.next = weight * x
+
+    return widen, multiply
 
 
 @block

@@ -9,11 +9,15 @@ conv2d rule is ``docs/semantics.md``, "Projections / conv2d"):
   canonical: source ``c*h_in*w_in + y*w_in + x``, target ``c*h_out*w_out + y*w_out + x``.
   Weights are ``W[c_out, c_in, k, k]`` in signed ``weight_bits``; membranes signed
   ``membrane_bits``.
+* Events carry an unsigned value ``x`` of ``value_bits`` (default 1: spikes, ``x = 1``): a
+  projection's input is an array of event values ``[T, c_in, h_in, w_in]``, 0 meaning no
+  event. With ``value_bits > 1`` (direct-encoded pixels) every lane multiplies its weight by
+  ``x`` before its adder; the add is ``v = sat_m(v + w * x)``, one saturation of the exact sum.
 * Address generation (:func:`axis_taps`): source event ``(ci, yi, xi)`` touches output
   ``(co, yo, xo)`` with tap ``(ky, kx)`` iff ``yo*s + ky - p == yi`` and ``xo*s + kx - p == xi``.
   Along one axis the touched outputs are ``o_first .. o_first + count - 1`` (ascending) with
   taps ``k_first, k_first - s, ...``; the event touches ``count_y * count_x`` positions and at
-  each every output channel: one SOP (``v = sat_m(v + w)``) per (position, channel).
+  each every output channel: one SOP (``v = sat_m(v + w * x)``) per (position, channel).
 * One timestep (:func:`run`): for each projection in declared order, for each source event in
   ascending source address, for each touched target in ascending target address, accumulate;
   then the fire phase of every neuron (leak, bias, compare with ``theta``, reset by
@@ -60,6 +64,8 @@ MAX_SIZE = 1024
 MAX_KERNEL = 32
 MAX_STRIDE = 32
 MAX_PROJECTIONS = 16
+#: Widest event value (the network model's widest input pixel).
+MAX_VALUE_BITS = 8
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class ConvEngineParams:
     weight_bits: int = 8
     membrane_bits: int = 16
     projections: int = 1
+    value_bits: int = 1
 
     def __post_init__(self) -> None:
         owner = "ConvEngineParams"
@@ -88,6 +95,7 @@ class ConvEngineParams:
         check_range(owner, "weight_bits", self.weight_bits, MIN_WEIGHT_BITS, MAX_WEIGHT_BITS)
         check_range(owner, "membrane_bits", self.membrane_bits, MIN_MEMBRANE_BITS,
                     MAX_MEMBRANE_BITS)
+        check_range(owner, "value_bits", self.value_bits, 1, MAX_VALUE_BITS)
         if self.membrane_bits <= self.weight_bits:
             raise ValueError(f"{owner}.membrane_bits={self.membrane_bits} must exceed "
                              f"weight_bits={self.weight_bits}")
@@ -116,6 +124,11 @@ class ConvEngineParams:
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
         return (self.c_out, self.c_in, self.kernel, self.kernel)
+
+    @property
+    def max_value(self) -> int:
+        """Largest event value: ``2**value_bits - 1`` (1 for spikes)."""
+        return (1 << self.value_bits) - 1
 
     @property
     def positions(self) -> int:
@@ -153,8 +166,9 @@ class FireConfig:
 
 @dataclass(frozen=True)
 class ConvProjection:
-    """One conv2d projection: ``weights[c_out, c_in, k, k]`` and the source spike train
-    ``spikes[T, c_in, h_in, w_in]`` (0/1) of geometry ``params``."""
+    """One conv2d projection: ``weights[c_out, c_in, k, k]`` and the source's event values
+    ``spikes[T, c_in, h_in, w_in]`` (``0..2**value_bits - 1``, 0: no event; 0/1 spikes by
+    default) of geometry ``params``."""
 
     params: ConvEngineParams
     weights: np.ndarray
@@ -203,7 +217,7 @@ def check_projection(proj: ConvProjection) -> ConvProjection:
                           signed_max(p.weight_bits))
     if w.shape != p.weight_shape:
         raise ValueError(f"ConvProjection.weights has shape {w.shape}: expected {p.weight_shape}")
-    s = check_array_range("ConvProjection", "spikes", proj.spikes, 0, 1)
+    s = check_array_range("ConvProjection", "spikes", proj.spikes, 0, p.max_value)
     if s.ndim != 4 or s.shape[1:] != p.input_shape:
         raise ValueError(f"ConvProjection.spikes has shape {s.shape}: expected "
                          f"(T, {p.c_in}, {p.h_in}, {p.w_in})")
@@ -249,10 +263,11 @@ def run(projections: Sequence[ConvProjection], config: FireConfig) -> ConvResult
     for t in range(n_steps):
         for proj in projs:
             for ci, yi, xi in zip(*np.nonzero(proj.spikes[t])):  # ascending source address
+                x = int(proj.spikes[t, ci, yi, xi])
                 for yo, xo, ky, kx in touched(proj.params, yi, xi):
                     for co in range(c_out):
                         v[co, yo, xo] = accumulate(int(v[co, yo, xo]),
-                                                   int(proj.weights[co, ci, ky, kx]), m)
+                                                   int(proj.weights[co, ci, ky, kx]) * x, m)
                         sops += 1
         for co in range(c_out):
             for yo in range(h_out):

@@ -43,7 +43,7 @@ def if_population(currents: np.ndarray, config: FireConfig, m: int):
     ("c_in", 0), ("h_in", 0), ("w_in", 1025), ("c_out", 0), ("kernel", 0), ("kernel", 33),
     ("stride", 0), ("padding", -1), ("padding", 3), ("lanes", 0), ("lanes", 257),
     ("weight_bits", 1), ("weight_bits", 9), ("membrane_bits", 7), ("membrane_bits", 25),
-    ("projections", 0), ("c_in", 2.0)])
+    ("projections", 0), ("c_in", 2.0), ("value_bits", 0), ("value_bits", 9)])
 def test_impossible_params_raise_valueerror(field, value):
     with pytest.raises(ValueError, match=f"ConvEngineParams.{field}"):
         ConvEngineParams(**{field: value})
@@ -75,7 +75,21 @@ def _bad_arguments():
         ("FireConfig.bias", (p, weights, spikes, FireConfig(config.bias + (1 << m), 5))),
         ("FireConfig.bias has shape", (p, weights, spikes, FireConfig(config.bias[:1], 5))),
         ("expected ConvEngineParams", ({"c_in": 2}, weights, spikes, config)),
+        ("spikes holds 2, out of range: expected 0..1", (p, weights, spikes * 2, config)),
+        ("spikes holds 4, out of range: expected 0..3",
+         (replace(p, value_bits=2), weights, spikes * 4, config)),
     ]
+
+
+def test_valued_event_saturates_the_exact_product_once():
+    """Channel 0 (weight 127 at every tap, 9-bit membranes from 254): the 255-valued events
+    pin it at 255 whatever comes later with a positive weight; channel 1 (weight -128) is pinned
+    at -256 by the first 255-valued event and climbs back only through bias and fire."""
+    p, weights, spikes, config = eq.valued_corner_case()
+    v = ref.run_engine(p, weights, spikes[:, :1], config).v
+    # Timestep 0: every position gets >= one event of value >= 1 with weight 127 -> 255, minus
+    # theta 200 after firing; channel 1: saturates at -256, + bias 3.
+    assert (v[0] == 255 - 200).all() and (v[1] == -256 + 3).all()
 
 
 @pytest.mark.parametrize("what,case", _bad_arguments(), ids=[w for w, _ in _bad_arguments()])
