@@ -1,4 +1,4 @@
-"""The ``twinspike`` command: ``hdl convert | synth | verify``, ``demo``, ``eval``.
+"""The ``twinspike`` command: ``hdl convert | synth | verify``, ``demo``, ``eval``, ``hw-metrics``.
 
 Errors a user can cause (bad block name, bad parameter, missing tool or file) print one clear
 line on stderr and exit with status 2; anything else is a bug and keeps its traceback.
@@ -165,6 +165,32 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_hw_metrics(args) -> int:
+    import numpy as np
+
+    from twinspike.data import load_dataset
+    from twinspike.hwmetrics import hw_metrics, report
+    from twinspike.network import load
+
+    try:
+        net = load(args.model)
+        _, _, x_test, _ = load_dataset(args.data)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    x_test = np.asarray(x_test)[:args.images]
+    if not len(x_test) or x_test[0].size != net.n_inputs:
+        raise UsageError(f"{args.data}: test images of shape {x_test.shape[1:]}, but "
+                         f"{args.model} expects {net.input_shape}")
+    images = x_test.reshape(len(x_test), *net.input_shape)
+    try:
+        metrics = hw_metrics(net, images, args.T, lanes=args.lanes, clock_mhz=args.clock_mhz,
+                             synth=not args.no_synth)
+    except (ValueError, NotImplementedError) as exc:
+        raise UsageError(str(exc)) from None
+    print(report(metrics, f"{args.model} on {args.data}"))
+    return 0 if metrics.agrees else 1
+
+
 def _add_app_commands(sub) -> None:
     """Commands of the network flow (demo, eval, ...) register here as they are added."""
     p = sub.add_parser("eval", help="accuracy and speed of a network on a test set (Cython)")
@@ -173,6 +199,18 @@ def _add_app_commands(sub) -> None:
     p.add_argument("-T", type=int, default=8, help="timesteps per image (default 8)")
     p.add_argument("--batch", type=int, default=256, help="images per Cython call")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("hw-metrics", help="cycles, SOPs, GSOPS and Yosys resources of a network "
+                                          "on the MyHDL engines")
+    p.add_argument("--model", required=True, help="network file PATH.npz (with PATH.json)")
+    p.add_argument("--data", default="digits", help="data set: digits | mnist:/dir | ...")
+    p.add_argument("--images", type=int, default=10, help="test images to simulate (default 10)")
+    p.add_argument("-T", type=int, default=8, help="timesteps per image (default 8)")
+    p.add_argument("--lanes", type=int, default=8, help="P lanes per engine (default 8)")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="assumed clock for GSOPS (default 100 MHz; not timing closure)")
+    p.add_argument("--no-synth", action="store_true", help="skip the Yosys synthesis")
+    p.set_defaults(func=cmd_hw_metrics)
 
 
 def main(argv: list[str] | None = None) -> int:

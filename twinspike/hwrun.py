@@ -77,7 +77,8 @@ class HwResult(ArrayEq):
     ``spikes`` uint8 ``[B, T, n_out]``, ``counts`` int64 ``[B, n_out]``, ``predictions`` int64
     ``[B]`` (argmax, ties to the lowest index), ``membranes`` int64 ``[B, n_out]`` (output
     membranes after the last timestep, as the engine reports them), ``sops`` and
-    ``engine_ops`` int64 ``[B]``, ``population_spikes`` int64 ``[B, n_populations]``,
+    ``engine_ops`` int64 ``[B]``, ``population_sops`` and ``population_spikes`` int64
+    ``[B, n_populations]``,
     ``cycles`` int64 ``[B]`` (all engines), ``population_cycles`` and ``formula_cycles`` int64
     ``[B, n_populations]`` (measured, and the engines' documented formulas), ``load_cycles``
     int64 ``[n_populations]`` (write-port cycles configuring each engine, once) and the
@@ -90,6 +91,7 @@ class HwResult(ArrayEq):
     membranes: np.ndarray
     sops: np.ndarray
     engine_ops: np.ndarray
+    population_sops: np.ndarray
     population_spikes: np.ndarray
     cycles: np.ndarray
     population_cycles: np.ndarray
@@ -439,9 +441,10 @@ def run_network_on_engines(net: Network, images, T: int, lanes: int = DEFAULT_LA
     out = runs[-1]
     counts = out.spikes.sum(axis=1, dtype=np.int64)
     population_cycles = np.stack([r.cycles for r in runs], axis=1)
+    population_sops = np.stack([r.sops for r in runs], axis=1)
     return HwResult(spikes=out.spikes, counts=counts, predictions=argmax_lowest(counts),
-                    membranes=out.membranes, sops=sum(r.sops for r in runs),
-                    engine_ops=sum(r.engine_ops for r in runs),
+                    membranes=out.membranes, sops=population_sops.sum(axis=1),
+                    engine_ops=sum(r.engine_ops for r in runs), population_sops=population_sops,
                     population_spikes=np.stack([r.spikes.sum(axis=(1, 2), dtype=np.int64)
                                                 for r in runs], axis=1),
                     cycles=population_cycles.sum(axis=1), population_cycles=population_cycles,
