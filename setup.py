@@ -31,6 +31,7 @@ setup(
         "twinspike.sw",
         "twinspike.ext",
         "twinspike.equivalence",
+        "twinspike.glm",
     ],
     package_dir={
         "twinspike": "twinspike",
@@ -38,6 +39,7 @@ setup(
         "twinspike.sw": "sw",
         "twinspike.ext": "ext",
         "twinspike.equivalence": "equivalence",
+        "twinspike.glm": "twinspike/glm",
     },
     package_data={"twinspike.ext": ["*.pyx"]},
     ext_modules=cythonize(

@@ -191,6 +191,26 @@ def cmd_hw_metrics(args) -> int:
     return 0 if metrics.agrees else 1
 
 
+def cmd_glm(args) -> int:
+    from twinspike.glm.experiment import GlmConfig, run, write
+
+    try:
+        cfg = GlmConfig(data=args.data, n_kernels=args.kernels, tau=args.tau, max_steps=args.T,
+                        epochs=args.epochs, seed=args.seed, myhdl_images=args.myhdl_images)
+        results = run(cfg)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    table, png = write(results, Path(args.out))
+    print(f"{args.data}: binary GLM SNN {100 * results.final:.1f}% at T={args.T}, "
+          f"{100 * results.fraction_at(min(4, args.T)):.0f}% of it at T=4, mean decision step "
+          f"{results.mean_step[-1]:.2f}; ANN float {100 * results.ann_float:.1f}%, "
+          f"binary {100 * results.ann_binary:.1f}%")
+    if results.myhdl_checked:
+        print(f"MyHDL == Cython on {results.myhdl_checked} test samples: {results.myhdl_agrees}")
+    print(f"wrote {table} and {png}")
+    return 0 if results.myhdl_agrees in (None, True) else 1
+
+
 def _add_app_commands(sub) -> None:
     """Commands of the network flow (demo, eval, ...) register here as they are added."""
     p = sub.add_parser("eval", help="accuracy and speed of a network on a test set (Cython)")
@@ -211,6 +231,18 @@ def _add_app_commands(sub) -> None:
                    help="assumed clock for GSOPS (default 100 MHz; not timing closure)")
     p.add_argument("--no-synth", action="store_true", help="skip the Yosys synthesis")
     p.set_defaults(func=cmd_hw_metrics)
+
+    p = sub.add_parser("glm", help="train the binary GLM SNN (first-to-spike), accuracy vs T")
+    p.add_argument("--data", default="digits", help="data set: digits | har:/dir | ...")
+    p.add_argument("--out", default="docs/glm.md", help="markdown table (plot: same name .png)")
+    p.add_argument("-T", type=int, default=16, help="largest number of timesteps (default 16)")
+    p.add_argument("--kernels", type=int, default=4, help="raised-cosine kernels K (default 4)")
+    p.add_argument("--tau", type=int, default=8, help="kernel window in steps (default 8)")
+    p.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--myhdl-images", type=int, default=4,
+                   help="test samples also run on the MyHDL unit (default 4; 0 = none)")
+    p.set_defaults(func=cmd_glm)
 
 
 def main(argv: list[str] | None = None) -> int:
