@@ -8,12 +8,26 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 OPENMP = ["-fopenmp"]
+
+
+def simd_flags() -> list[str]:
+    """``-mavx2`` when the building CPU has AVX2 (the kernels are built on the machine that
+    runs them; the saturating loops run ~2x faster). TWINSPIKE_PORTABLE=1 builds without."""
+    if os.environ.get("TWINSPIKE_PORTABLE") == "1":
+        return []
+    try:
+        with open("/proc/cpuinfo") as f:
+            return ["-mavx2"] if " avx2" in f.read() else []
+    except OSError:
+        return []
+
+
 extensions = [
     Extension(
         "twinspike.ext." + os.path.splitext(os.path.basename(path))[0],
         [path],
         include_dirs=[numpy.get_include()],
-        extra_compile_args=["-O3", *OPENMP],
+        extra_compile_args=["-O3", *simd_flags(), *OPENMP],
         extra_link_args=OPENMP,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )

@@ -16,13 +16,19 @@ ctypedef int acc_t           # v + w * x: |v| < 2**23, |w * x| <= 128 * 255 < 2*
 
 
 cdef inline v_t sat(acc_t x, v_t lo, v_t hi) noexcept nogil:
-    return lo if x < lo else (hi if x > hi else <v_t>x)
+    """Clamp to ``lo..hi`` as min then max (``lo <= hi``), which vectorises to two ops."""
+    cdef acc_t y = x if x < hi else hi
+    return <v_t>(y if y > lo else lo)
 
 
 cdef inline void dense_event(v_t* v, const w_t* w_row, Py_ssize_t n_out, v_t value,
                              v_t lo, v_t hi) noexcept nogil:
     """One source event of magnitude ``value`` (1 for a spike) into every target."""
     cdef Py_ssize_t i
+    if value == 1:                                   # a spike: no multiply
+        for i in range(n_out):
+            v[i] = sat(<acc_t>v[i] + w_row[i], lo, hi)
+        return
     for i in range(n_out):
         v[i] = sat(<acc_t>v[i] + <acc_t>w_row[i] * value, lo, hi)
 
@@ -34,10 +40,18 @@ cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssi
                                   v_t lo, v_t hi) noexcept nogil:
     """One source event at (ci, yi, xi): visit exactly the output positions and taps it
     touches (yo*stride + ky - pad == yi, same for x). Returns the SOPs performed."""
-    cdef Py_ssize_t ky, kx, yo, xo, co, ny, nx
+    cdef Py_ssize_t ky, kx, yo, co, ny, nx, j, n_x = 0
     cdef Py_ssize_t sops = 0
+    cdef Py_ssize_t taps_x[32]
+    cdef Py_ssize_t outs_x[32]
     cdef const w_t* wt
     cdef v_t* vt
+    for kx in range(k):
+        nx = xi + pad - kx
+        if nx >= 0 and nx % stride == 0 and nx // stride < w_out:
+            taps_x[n_x] = kx
+            outs_x[n_x] = nx // stride
+            n_x += 1
     for ky in range(k):
         ny = yi + pad - ky
         if ny < 0 or ny % stride != 0:
@@ -45,15 +59,9 @@ cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssi
         yo = ny // stride
         if yo >= h_out:
             continue
-        for kx in range(k):
-            nx = xi + pad - kx
-            if nx < 0 or nx % stride != 0:
-                continue
-            xo = nx // stride
-            if xo >= w_out:
-                continue
-            wt = w + ((ci * k + ky) * k + kx) * c_out
-            vt = v + (yo * w_out + xo) * c_out
+        for j in range(n_x):
+            wt = w + ((ci * k + ky) * k + taps_x[j]) * c_out
+            vt = v + (yo * w_out + outs_x[j]) * c_out
             for co in range(c_out):
                 vt[co] = sat(<acc_t>vt[co] + <acc_t>wt[co] * value, lo, hi)
             sops += c_out

@@ -5,7 +5,13 @@
 the ``layers.pxi`` layouts (membranes, biases and spikes of ``(C, H, W)`` populations are
 channel-last inside; events and outputs use the canonical ``c*H*W + y*W + x`` order).
 :func:`run_batch` then runs a batch in one nogil call, OpenMP over the images, each thread on
-its own scratch membranes. ``twinspike/evaluate.py`` streams a data set through it.
+its own scratch membranes (never more threads than images). ``twinspike/evaluate.py`` streams
+a data set through it.
+
+A direct-encoded input sends the same events every timestep, so a dense or conv projection
+from it adds the same current each step: :func:`run_image` sums its positive and negative
+parts once per image and adds the current whole whenever no partial sum can saturate, which is
+exactly the event-by-event result (and the same SOP count) at a fraction of the work.
 """
 import cython
 import numpy as np
@@ -53,7 +59,10 @@ cdef enum:
     P_K = 3
     P_STRIDE = 4
     P_PAD = 5
-    P_COLS = 6
+    P_POS = 6         # a direct-input dense/conv projection: offsets of its positive and
+    P_NEG = 7         # negative weight parts, and of its positive/negative current sums in
+    P_CURRENT = 8     # the per-image current buffer; -1 for other projections
+    P_COLS = 9
 
 
 ctypedef struct Net:
@@ -74,8 +83,9 @@ def channel_last(shape):
 
 class CompiledNetwork:
     """A Network flattened for :func:`run_batch`: source and projection tables (int64), int8
-    weights (dense ``[n_in, n_out]`` with channel-last targets, conv ``[c_in, k, k, c_out]``)
-    and int32 biases in channel-last order."""
+    weights (dense ``[n_in, n_out]`` with channel-last targets, conv ``[c_in, k, k, c_out]``;
+    a direct-input dense/conv projection's positive and negative parts appended) and int32
+    biases in channel-last order."""
 
     def __init__(self, net):
         if not isinstance(net, Network):
@@ -84,7 +94,8 @@ class CompiledNetwork:
         rows = {INPUT: 0}
         sources = [[net.n_inputs, *as_chw(net.input_shape), 0, 0, 0, 0, 0, 0, 0]]
         projections, weights, biases = [], [], []
-        n_weights, n_neurons = 0, 0
+        n_weights, n_neurons, n_current = 0, 0, 0
+        split = []                    # direct-input dense/conv: (row, weights, target size)
         for l, pop in enumerate(net.populations):
             perm = channel_last(pop.shape)
             first = len(projections)
@@ -94,18 +105,28 @@ class CompiledNetwork:
                     w = proj.weight[perm, :].T
                 elif proj.kind == "conv":
                     w = proj.weight.transpose(1, 2, 3, 0)
+                constant = (net.encoding == "direct" and proj.source == INPUT
+                            and proj.kind in ("dense", "conv"))
                 projections.append([KINDS[proj.kind], rows[proj.source], n_weights,
-                                    proj.kernel, proj.stride, proj.padding])
+                                    proj.kernel, proj.stride, proj.padding, -1, -1, -1])
                 weights.append(w.reshape(-1))
                 n_weights += w.size
+                if constant:
+                    split.append((len(projections) - 1, w.reshape(-1), pop.size))
             rows[pop.name] = l + 1
             sources.append([pop.size, *as_chw(pop.shape), net.n_inputs + n_neurons, n_neurons,
                             pop.theta, pop.v0, pop.leak_shift, first, len(projections)])
             biases.append(pop.bias[perm])
             n_neurons += pop.size
+        for j, w, size in split:
+            projections[j][P_POS:] = [n_weights, n_weights + w.size, n_current]
+            weights += [np.maximum(w, 0), np.minimum(w, 0)]
+            n_weights += 2 * w.size
+            n_current += 2 * size
         self.sources = np.array(sources, dtype=np.int64)
         self.projections = np.array(projections, dtype=np.int64).reshape(-1, P_COLS)
         self.weights = np.concatenate(weights).astype(np.int8)
+        self.n_current = n_current
         self.bias = np.concatenate(biases).astype(np.int32)
         self.n_neurons = n_neurons
 
@@ -116,24 +137,59 @@ cdef inline Py_ssize_t internal(const i64* s, Py_ssize_t address) noexcept nogil
     return (address % plane) * s[S_C] + address // plane
 
 
-cdef inline Py_ssize_t project_event(const Net* n, const i64* p, const i64* src,
-                                     const i64* dst, v_t* v, Py_ssize_t address,
-                                     v_t value) noexcept nogil:
-    """One source event through projection ``p`` into target membranes ``v``; returns SOPs."""
+cdef inline Py_ssize_t project_event(const i64* p, const w_t* weights, const i64* src,
+                                     const i64* dst, v_t* v, Py_ssize_t address, v_t value,
+                                     v_t lo, v_t hi) noexcept nogil:
+    """One source event through projection ``p`` (its weights at ``weights``) into target
+    membranes ``v``, each add saturating at ``lo..hi``; returns SOPs."""
     cdef Py_ssize_t kind = p[P_KIND], plane, ci, yi, xi
     if kind == DENSE:
-        dense_event(v, n.weights + p[P_WEIGHTS] + address * dst[S_SIZE], dst[S_SIZE], value,
-                    n.lo, n.hi)
+        dense_event(v, weights + address * dst[S_SIZE], dst[S_SIZE], value, lo, hi)
         return dst[S_SIZE]
     if kind == IDENTITY:
-        point_event(v + internal(dst, address), value, n.lo, n.hi)
+        point_event(v + internal(dst, address), value, lo, hi)
         return 1
     plane = src[S_H] * src[S_W]
     ci, yi, xi = address // plane, address % plane // src[S_W], address % src[S_W]
     if kind == CONV:
-        return conv_event(v, n.weights + p[P_WEIGHTS], dst[S_C], p[P_K], p[P_STRIDE], p[P_PAD],
-                          dst[S_H], dst[S_W], ci, yi, xi, value, n.lo, n.hi)
-    return pool_event(v, dst[S_C], p[P_K], dst[S_H], dst[S_W], ci, yi, xi, value, n.lo, n.hi)
+        return conv_event(v, weights, dst[S_C], p[P_K], p[P_STRIDE], p[P_PAD],
+                          dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi)
+    return pool_event(v, dst[S_C], p[P_K], dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi)
+
+
+cdef inline Py_ssize_t project_events(const Net* n, const i64* p, const w_t* weights,
+                                      const i64* src, const i64* dst, const int* events,
+                                      Py_ssize_t n_events, const u8* x, v_t* v, v_t lo,
+                                      v_t hi) noexcept nogil:
+    """Every event of the source through projection ``p`` in ascending address order (the
+    input's events carry their pixel value when direct-encoded); returns the SOPs."""
+    cdef Py_ssize_t e, a, sops = 0
+    cdef bint valued = p[P_SOURCE] == 0 and n.direct
+    for e in range(n_events):
+        a = events[e]
+        sops += project_event(p, weights, src, dst, v, a, x[a] if valued else 1, lo, hi)
+    return sops
+
+
+#: Bound of the constant-current sums: no int32 overflow when a membrane or a product is added.
+cdef enum:
+    CURRENT_CAP = 1 << 30
+
+
+cdef inline bint add_constant(v_t* v, const v_t* pos, const v_t* neg, Py_ssize_t size,
+                              v_t lo, v_t hi) noexcept nogil:
+    """``v += pos + neg`` if no neuron can saturate on the way -- every partial sum of the
+    projection's saturating adds lies in ``v + neg .. v + pos`` -- so that the result equals
+    the event-by-event one; returns False (``v`` untouched) otherwise."""
+    cdef Py_ssize_t i
+    cdef bint unsafe = False
+    for i in range(size):
+        unsafe |= (v[i] + pos[i] > hi) | (v[i] + neg[i] < lo)
+    if unsafe:
+        return False
+    for i in range(size):
+        v[i] = v[i] + pos[i] + neg[i]
+    return True
 
 
 cdef inline Py_ssize_t gather(const u8* spikes, const i64* s, int* events) noexcept nogil:
@@ -141,44 +197,64 @@ cdef inline Py_ssize_t gather(const u8* spikes, const i64* s, int* events) noexc
     cdef Py_ssize_t c, r, count = 0, plane = s[S_H] * s[S_W]
     for c in range(s[S_C]):
         for r in range(plane):
-            if spikes[r * s[S_C] + c]:
-                events[count] = c * plane + r
-                count += 1
+            events[count] = c * plane + r        # kept only if it spiked (branch-free)
+            count += spikes[r * s[S_C] + c]
     return count
 
 
 cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spikes,
-                   int* events, Py_ssize_t* n_events, u8* out_spikes, v_t* out_v,
-                   i64* pop_spikes) noexcept nogil:
+                   int* events, Py_ssize_t* n_events, v_t* current, i64* constant_sops,
+                   u8* out_spikes, v_t* out_v, i64* pop_spikes) noexcept nogil:
     """One image from reset; fills its output spikes ``[T, n_out]``, final output membranes
-    and spike count per population; returns its SOPs."""
+    and spike count per population; returns its SOPs.
+
+    A direct-encoded input sends the same events every timestep, so a dense or conv
+    projection from it adds the same current each step: its positive and negative parts are
+    summed once (``current``, with the split weights) and added whole at each step when no
+    partial sum can saturate (:func:`add_constant`), event by event otherwise. The SOPs
+    counted are the same either way."""
     cdef Py_ssize_t t, l, j, e, a, i, n_out
     cdef i64 sops = 0
     cdef const i64* dst
     cdef const i64* src
     cdef const i64* p
     cdef const i64* out = n.sources + n.n_pops * S_COLS
-    cdef v_t value
+    cdef v_t* pos
     n_out = out[S_SIZE]
     for l in range(n.n_pops):
         dst = n.sources + (l + 1) * S_COLS
         for i in range(dst[S_SIZE]):
             v[dst[S_V] + i] = <v_t>dst[S_V0]
     for t in range(n.T):
-        n_events[0] = 0
-        for a in range(n.n_in):
-            if (x[a] != 0) if n.direct else (levels[t * n.n_in + a] < x[a]):
-                events[n_events[0]] = a
-                n_events[0] += 1
+        if t == 0 or not n.direct:
+            n_events[0] = 0
+            for a in range(n.n_in):
+                events[n_events[0]] = a                   # kept only if it is an event
+                n_events[0] += (x[a] != 0) if n.direct else (levels[t * n.n_in + a] < x[a])
         for l in range(n.n_pops):
             dst = n.sources + (l + 1) * S_COLS
             for j in range(dst[S_FIRST], dst[S_LAST]):
                 p = n.projections + j * P_COLS
                 src = n.sources + p[P_SOURCE] * S_COLS
-                for e in range(n_events[p[P_SOURCE]]):
-                    a = events[src[S_EVENTS] + e]
-                    value = x[a] if p[P_SOURCE] == 0 and n.direct else 1
-                    sops += project_event(n, p, src, dst, v + dst[S_V], a, value)
+                if p[P_POS] < 0:
+                    sops += project_events(n, p, n.weights + p[P_WEIGHTS], src, dst,
+                                           events + src[S_EVENTS], n_events[p[P_SOURCE]], x,
+                                           v + dst[S_V], n.lo, n.hi)
+                    continue
+                pos = current + p[P_CURRENT]
+                if t == 0:
+                    for i in range(2 * dst[S_SIZE]):
+                        pos[i] = 0
+                    constant_sops[j] = project_events(
+                        n, p, n.weights + p[P_POS], src, dst, events, n_events[0], x, pos,
+                        -CURRENT_CAP, CURRENT_CAP)
+                    project_events(n, p, n.weights + p[P_NEG], src, dst, events, n_events[0],
+                                   x, pos + dst[S_SIZE], -CURRENT_CAP, CURRENT_CAP)
+                if not add_constant(v + dst[S_V], pos, pos + dst[S_SIZE], dst[S_SIZE], n.lo,
+                                    n.hi):
+                    project_events(n, p, n.weights + p[P_WEIGHTS], src, dst, events,
+                                   n_events[0], x, v + dst[S_V], n.lo, n.hi)
+                sops += constant_sops[j]
             pop_spikes[l] += fire(v + dst[S_V], n.bias + dst[S_V], dst[S_SIZE],
                                   <v_t>dst[S_THETA], <int>dst[S_LEAK], n.lo, n.hi, spikes)
             n_events[l + 1] = gather(spikes, dst, events + dst[S_EVENTS])
@@ -216,7 +292,7 @@ def run_batch(compiled, pixels, levels, Py_ssize_t T):
                          f"{levels_arr.dtype} {levels_arr.shape}")
     cdef const u8[:, ::1] lv = np.ascontiguousarray(levels_arr)
     cdef Py_ssize_t B = px.shape[0], n_pops = len(net.populations), n_out = net.n_outputs
-    cdef int threads = openmp.omp_get_max_threads()
+    cdef int threads = max(1, min(openmp.omp_get_max_threads(), B))   # no idle threads
     spikes_arr = np.zeros((B, T, n_out), dtype=np.uint8)
     membranes_arr = np.zeros((B, n_out), dtype=np.int32)
     sops_arr = np.zeros(B, dtype=np.int64)
@@ -236,6 +312,9 @@ def run_batch(compiled, pixels, levels, Py_ssize_t T):
     cdef int[:, ::1] events = np.zeros((threads, net.n_inputs + compiled.n_neurons + 1),
                                        dtype=np.intc)
     cdef Py_ssize_t[:, ::1] n_events = np.zeros((threads, n_pops + 1), dtype=np.intp)
+    cdef v_t[:, ::1] current = np.zeros((threads, compiled.n_current + 1), dtype=np.int32)
+    cdef i64[:, ::1] constant_sops = np.zeros((threads, len(compiled.projections) + 1),
+                                              dtype=np.int64)
     cdef Net n
     n.sources = &sources[0, 0]
     n.projections = &projections[0, 0]
@@ -248,6 +327,6 @@ def run_batch(compiled, pixels, levels, Py_ssize_t T):
     for b in prange(B, nogil=True, schedule="dynamic", num_threads=threads):
         tid = threadid()
         sops[b] = run_image(&n, &xv[b, 0], &lv[0, 0], &v[tid, 0], &spk[tid, 0], &events[tid, 0],
-                            &n_events[tid, 0], &spikes[b, 0, 0], &membranes[b, 0],
-                            &pop_spikes[b, 0])
+                            &n_events[tid, 0], &current[tid, 0], &constant_sops[tid, 0],
+                            &spikes[b, 0, 0], &membranes[b, 0], &pop_spikes[b, 0])
     return spikes_arr, membranes_arr, sops_arr, pop_spikes_arr
