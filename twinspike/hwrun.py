@@ -39,8 +39,10 @@ but every synaptic operation and every fire step happens inside a MyHDL engine s
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
+import myhdl._intbv
 import numpy as np
 from myhdl import Simulation, StopSimulation, block, delay, instance
 
@@ -202,10 +204,36 @@ def _lanes_of(word: int, lanes: int, bits: int) -> list[int]:
     return [(((word >> (i * bits)) & mask) ^ sign) - sign for i in range(lanes)]
 
 
+def bitstring(num, width: int = 0) -> str:
+    """``myhdl.bin(num, width)``, with the common ``width = 0`` case (the minimal two's
+    complement digits) computed by ``format`` instead of a Python loop over the bits."""
+    if width:
+        return myhdl.bin(num, width)
+    num = int(num)
+    if num >= 0:
+        return format(num, "b")
+    digits = (~num).bit_length() + 1
+    return format(num & ((1 << digits) - 1), "b")
+
+
+@contextlib.contextmanager
+def fast_intbv_widths():
+    """Within the block, ``intbv(min=..., max=...)`` measures its bounds with :func:`bitstring`
+    (same strings as ``myhdl.bin``). The lanes' ``if_lane`` builds bounded ``intbv`` locals on
+    every evaluation, and MyHDL's bit loop was 40 % of an engine simulation's time."""
+    original = myhdl._intbv.bin
+    myhdl._intbv.bin = bitstring
+    try:
+        yield
+    finally:
+        myhdl._intbv.bin = original
+
+
 def _simulate(top) -> None:
     sim = Simulation(top)
     try:
-        sim.run(quiet=True)
+        with fast_intbv_widths():
+            sim.run(quiet=True)
     except StopSimulation:
         pass
     finally:
