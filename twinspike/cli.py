@@ -67,6 +67,13 @@ def cmd_hdl_convert(args) -> int:
     return 0
 
 
+def _short(value) -> str:
+    """A parameter value for a table cell: long tables (LUT contents) by their length only."""
+    if isinstance(value, (tuple, list)) and len(value) > 4:
+        return f"({len(value)} entries)"
+    return str(value)
+
+
 def cmd_hdl_synth(args) -> int:
     from twinspike.hw import toolchain
 
@@ -76,7 +83,7 @@ def cmd_hdl_synth(args) -> int:
         hw, p = _parse_params(name, args.param)
         res = toolchain.synth_xc7(hw.top(p), name)
         if args.markdown:
-            fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(p).items())
+            fields = ", ".join(f"{k}={_short(v)}" for k, v in dataclasses.asdict(p).items())
             print(f"| {name} | {fields} | {res.lut} | {res.ff} | {res.dsp} | {res.bram36:g} |")
         else:
             print(f"{name}: {res.as_row()}   [{p}]")
