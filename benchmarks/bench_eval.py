@@ -140,27 +140,27 @@ QUICK_EPOCHS = (3, 3, 2)
 
 def converted_digits(model: str, split, cache: Path) -> Network | None:
     """The digits ``model`` (``mlp`` | ``cnn``) of the conversion flow, quickly trained
-    (:data:`QUICK_EPOCHS`) and converted with 24-bit membranes, cached as ``cache/model``;
-    ``None`` if the conversion flow (``twinspike.convert``) is not available."""
+    (:data:`QUICK_EPOCHS`, quant stage) and converted with 24-bit membranes, cached as
+    ``cache/digits-model``; ``None`` if the conversion flow (``twinspike.convert``) is absent."""
     try:
         from twinspike.convert.convert import to_network
-        from twinspike.convert.train import Recipe, co_optimise
+        from twinspike.convert.train import Recipe, co_optimise, dnn_accuracy
     except ImportError:
         return None
     fp32, qcfs, quant = QUICK_EPOCHS
     recipe = Recipe(model=model, width=1.0, weight_bits=(8,), epochs_fp32=fp32,
-                    epochs_qcfs=qcfs, epochs_quant=quant, seed=0)
+                    epochs_qcfs=qcfs, epochs_quant=quant, epochs_tandem=0, seed=0)
     path = cache / f"digits-{model}"
     if path.with_suffix(".json").is_file():
         net = load(path)
         if net.metadata.get("recipe") == repr(recipe):
             return net
-    trained = co_optimise(recipe, split.x_train, split.y_train, split.x_test, split.y_test)
-    accuracy = trained.accuracy["quant8"]
-    net = to_network(trained.quant[8], membrane_bits=24, metadata={
+    dnn = co_optimise(recipe, split.x_train, split.y_train).quant[8]
+    accuracy = dnn_accuracy(dnn, split.x_test, split.y_test)
+    net = to_network(dnn, membrane_bits=24, metadata={
         "recipe": repr(recipe), "weights": f"converted from a quickly trained DNN "
-        f"({'+'.join(map(str, QUICK_EPOCHS))} epochs fp32+QCFS+quant, 8-bit weights, DNN test "
-        f"accuracy {100 * accuracy:.1f} %), 24-bit membranes"})
+        f"({'+'.join(map(str, QUICK_EPOCHS))} epochs fp32+QCFS+quant, 8-bit weights, quantised "
+        f"DNN test accuracy {100 * accuracy:.1f} %), 24-bit membranes"})
     cache.mkdir(parents=True, exist_ok=True)
     save(net, path)
     return net
