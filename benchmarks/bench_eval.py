@@ -291,10 +291,11 @@ def timed(runner, batches: list[np.ndarray], expected: list[np.ndarray], warmup:
 def worker(args) -> None:
     """Time one runner on one network at batch 1 and at the full batch; print JSON."""
     import threadpoolctl
-    threadpoolctl.threadpool_limits(args.threads)
+    threads = args.threads[0]
+    threadpoolctl.threadpool_limits(threads)
     if args.worker not in ("twinspike", "numpy"):
         import torch
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
         torch.set_float32_matmul_precision("highest")
     net = load(Path(args.dir) / args.net)
     data = np.load(Path(args.dir) / f"{args.net}.inputs.npz")
@@ -361,11 +362,11 @@ DOCUMENTED_ADDS_PER_CYCLE = 32
 
 # ----------------------------------------------------------------------------- driver
 
-def run_worker(runner: str, tmp: Path, name: str, args) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+def run_worker(runner: str, tmp: Path, name: str, threads: int, args) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     cmd = [sys.executable, __file__, "--worker", runner, "--dir", str(tmp), "--net", name,
            "--T", str(args.T), "--single", str(args.single), "--repeats", str(args.repeats),
-           "--threads", str(args.threads)]
+           "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode:
         sys.exit(f"ABORT: {runner} on {name} failed:\n{proc.stderr[-3000:]}")
@@ -393,24 +394,50 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def thread_label(threads: int) -> str:
+    return f"{threads} thread" + ("s" if threads > 1 else "")
+
+
+def speedups(rows: list[dict]) -> tuple[dict, float, float] | None:
+    """The fastest peer's row and twinspike's speed over it by median and by best call."""
+    peers = [r for r in rows if r["runner"] != "twinspike"]
+    if not peers:
+        return None
+    ts = next(r for r in rows if r["runner"] == "twinspike")
+    best_peer = max(peers, key=lambda r: r["ips"])
+    by_best = min(r["best_ms"] for r in peers) / ts["best_ms"]
+    return best_peer, ts["ips"] / best_peer["ips"], by_best
+
+
+def network_rows(args, stats: dict, results: list[dict], key: str) -> list[dict]:
+    single = key == "b1"
+    return [summarise(r, key, stats["sops_b1" if single else "sops"], 1 if single else args.batch)
+            for r in results]
+
+
 def report(args, nets, stats, results, skipped, peak, load) -> str:
     cpu, vers = cpu_info(), versions()
+    batches = (("b1", "batch 1"), ("batch", f"batch {args.batch}"))
     out = ["# Software benchmark: the Cython batch evaluator against SNN libraries", "",
            f"Command: `python benchmarks/bench_eval.py{' ' + ' '.join(args.argv) if args.argv else ''}`"
            f" ({time.strftime('%Y-%m-%d')}).", "",
            f"Machine: {cpu['model']} (family {cpu['family']} model {cpu['model_id']}), "
            f"{cpu['cores']} cores, {cpu['mhz']:.0f} MHz nominal, SIMD {cpu['simd']}; "
            f"Linux {platform.release()}. Load average (1 min) {load[0]:.1f} before and "
-           f"{load[1]:.1f} after the timings: other processes shared these cores, so compare "
-           "within a table (the evaluators ran one after another, minutes apart).",
+           f"{load[1]:.1f} after the timings: other processes shared these cores. Compare "
+           "within a table, and mind that a multi-threaded evaluator that synchronises its "
+           "threads often (a torch op each) loses most when its threads are descheduled; the "
+           "1-thread tables are the steadier comparison.",
            "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()) + ".",
            f"BLAS/OpenMP: {blas_info()}.", "",
-           f"Threads: {args.threads} everywhere (twinspike's OpenMP prange over the batch, "
-           f"`torch.set_num_threads({args.threads})`, BLAS via threadpoolctl). T = {args.T}, "
-           "direct encoding. Each evaluator runs in its own process; batch 1 is the median of "
-           f"{args.single} single-image calls (3 warm-up calls first), batch {args.batch} the "
-           f"median of {args.repeats} calls (1 warm-up). GSOP/s counts the synaptic operations "
-           "twinspike performs (one saturating add per touched target per input event, events "
+           "Threads: " + " and ".join(map(str, args.threads)) + ", the same for every evaluator "
+           "in a table (twinspike's OpenMP prange over the batch, never more threads than "
+           "images; `torch.set_num_threads`; BLAS via threadpoolctl). "
+           f"T = {args.T}, direct encoding. Each evaluator runs in its own process; batch 1 is "
+           f"the median of {args.single} single-image calls (3 warm-up calls first), batch "
+           f"{args.batch} the median of {args.repeats} calls (1 warm-up); the best call is shown "
+           "beside it. GSOP/s counts the synaptic operations twinspike's contract performs (one "
+           "saturating add per touched target per input event, the direct input's events "
            "re-sent every step) for the same images, whatever the evaluator computes. Peak RSS "
            "is the process's VmHWM over the timed calls (reset before them); +MiB is that peak "
            "above the RSS before the calls (the working memory of a call).", "",
@@ -422,45 +449,61 @@ def report(args, nets, stats, results, skipped, peak, load) -> str:
            "`threshold`/`reset_subtract` fire on `v > theta`, so their membranes carry a +0.5 "
            "offset; Norse has no IF neuron with reset by subtraction, so its functional "
            "primitives are composed. All peers compute each layer's current for all T steps "
-           "in one matrix product and the constant direct-input current once.", ""]
+           "in one matrix product and the constant direct-input current once; twinspike sums "
+           "that current once per image too (exactly: only while no partial sum can "
+           "saturate).", ""]
     if skipped:
         out += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + ".", ""]
+    out += ["## Summary: twinspike's speed over the fastest peer", "",
+            "| network | threads | " + " | ".join(label for _, label in batches) + " |",
+            "|---|---:|" + "---:|" * len(batches)]
+    for name in nets:
+        for threads in args.threads:
+            cells = []
+            for key, _ in batches:
+                found = speedups(network_rows(args, stats[name], results[name][threads], key))
+                cells.append("-" if found is None else
+                             f"{found[1]:.2f}x ({found[0]['runner']}); best call {found[2]:.2f}x")
+            out.append(f"| {name} | {threads} | " + " | ".join(cells) + " |")
+    out.append("")
     for name, (net, _) in nets.items():
         st = stats[name]
         out += [f"## {name}", "", f"{NETWORKS[name]}; weights: {net.metadata['weights']}; "
                 f"{st['synapses']:,} synapses; {st['sops']:,.0f} SOPs per image on average "
                 f"(T = {args.T}); output spikes per image {st['out_spikes']:.1f}.", ""]
-        for key, label in (("b1", "batch 1"), ("batch", f"batch {args.batch}")):
-            rows = [summarise(r, key, st["sops_b1" if key == "b1" else "sops"],
-                              1 if key == "b1" else args.batch) for r in results[name]]
-            best_peer = max((r for r in rows if r["runner"] != "twinspike"),
-                            key=lambda r: r["ips"], default=None)
-            ts = next(r for r in rows if r["runner"] == "twinspike")
-            out += [f"**{label}**" + (f" — twinspike is {ts['ips'] / best_peer['ips']:.2f}x the "
-                                      f"fastest peer ({best_peer['runner']})"
-                                      if best_peer else ""), "", *table(rows), ""]
+        for threads in args.threads:
+            out += [f"### {thread_label(threads)}", ""]
+            for key, label in batches:
+                rows = network_rows(args, st, results[name][threads], key)
+                found = speedups(rows)
+                out += [f"**{label}**" + ("" if found is None else
+                                          f" — twinspike is {found[1]:.2f}x the fastest peer "
+                                          f"({found[0]['runner']}) by median, {found[2]:.2f}x "
+                                          "by best call"), "", *table(rows), ""]
     out += ["## Integer-add peak of this CPU", ""]
     if peak is None:
         out += ["Not measured (--no-peak, or no C compiler).", ""]
     else:
-        best = max(r["gsops"] for name in results for r in
-                   [summarise(x, "batch", stats[name]["sops"], args.batch)
-                    for x in results[name] if x["runner"] == "twinspike"])
+        best = max(r["gsops"] for name in results for runs in results[name].values()
+                   for r in network_rows(args, stats[name], runs, "batch")
+                   if r["runner"] == "twinspike")
         documented = DOCUMENTED_ADDS_PER_CYCLE * peak["clock_ghz"] * cpu["cores"]
-        out += [f"`benchmarks/int_add_peak.c` (cc -O2 -mavx2 -fopenmp): measured clock "
-                f"{peak['clock_ghz']:.2f} GHz (dependent scalar adds, one per cycle); AVX2 "
-                f"32-bit adds {peak['adds_per_s_1'] / 1e9:.1f} G/s on 1 thread "
-                f"({peak['adds_per_cycle_1']:.1f} per cycle), "
-                f"{peak['adds_per_s_all'] / 1e9:.1f} G/s on {peak['threads']} threads. "
-                f"Documented estimate: {DOCUMENTED_ADDS_PER_CYCLE} adds per cycle per core (four "
-                f"256-bit integer ALU pipes x 8 lanes) x {peak['clock_ghz']:.2f} GHz x "
-                f"{cpu['cores']} cores = {documented:.0f} G/s.", "",
-                f"twinspike's best GSOP/s above ({best:.2f}) is "
-                f"{100 * best / (peak['adds_per_s_all'] / 1e9):.1f} % of the measured "
-                f"{peak['threads']}-thread peak and {100 * best / documented:.1f} % of the "
-                "documented one. A SOP is more than an add (load the weight, multiply by the "
-                "event value, add, clamp to the membrane range, store), so this is an upper "
-                "bound on how close a SIMD kernel can come, not a target.", ""]
+        measured = peak["adds_per_s_all"] / 1e9
+        out += [f"`benchmarks/int_add_peak.c` (cc -O2 -mavx2 -fopenmp, best of 15 short runs "
+                f"each): clock {peak['clock_ghz']:.2f} GHz (dependent scalar adds, one per "
+                f"cycle); AVX2 32-bit adds {peak['adds_per_s_1'] / 1e9:.1f} G/s on 1 thread "
+                f"({peak['adds_per_cycle_1']:.1f} per cycle), {measured:.1f} G/s on "
+                f"{peak['threads']} threads. Documented estimate: "
+                f"{DOCUMENTED_ADDS_PER_CYCLE} adds per cycle per core (four 256-bit integer ALU "
+                f"pipes x 8 lanes) x {peak['clock_ghz']:.2f} GHz x {cpu['cores']} cores = "
+                f"{documented:.0f} G/s.", "",
+                f"twinspike's best batch-{args.batch} GSOP/s above ({best:.2f}) is "
+                f"{100 * best / measured:.1f} % of the measured {peak['threads']}-thread peak and "
+                f"{100 * best / documented:.1f} % of the documented one. A SOP is more than an "
+                "add (load the weight, multiply by the event value, add, clamp to the membrane "
+                "range, store; and the event bookkeeping around it), so this bounds how close "
+                "a SIMD kernel can come; it is not a target. (Where the direct-input current is "
+                "summed once, the SOPs counted exceed the adds performed.)", ""]
     return "\n".join(out)
 
 
@@ -470,7 +513,8 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--single", type=int, default=32, help="timed batch-1 calls")
     parser.add_argument("--repeats", type=int, default=5, help="timed full-batch calls")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, nargs="+", default=[2, 1],
+                        help="thread counts to run every evaluator with (one table each)")
     parser.add_argument("--nets", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--peers", nargs="+", default=list(snn_peers.PEERS),
                         choices=list(snn_peers.PEERS))
@@ -508,10 +552,12 @@ def main(argv=None) -> None:
             stats[name] = {"synapses": synapses(net), "sops": float(sops.mean()),
                            "sops_b1": float(sops[:args.single].mean()),
                            "out_spikes": float(counts.sum(axis=1).mean())}
-            results[name] = []
-            for runner in runners:
-                print(f"timing {runner} on {name} ...", file=sys.stderr, flush=True)
-                results[name].append(run_worker(runner, tmp, name, args))
+            results[name] = {threads: [] for threads in args.threads}
+            for threads in args.threads:
+                for runner in runners:
+                    print(f"timing {runner} on {name}, {threads} thread(s) ...",
+                          file=sys.stderr, flush=True)
+                    results[name][threads].append(run_worker(runner, tmp, name, threads, args))
     load = (load_before, os.getloadavg()[0])
     peak = None if args.no_peak else int_add_peak()
     text = report(args, nets, stats, results, skipped, peak, load)

@@ -112,15 +112,23 @@ def numpy_projection(proj: Projection, weight, x: np.ndarray, src: tuple, dst: t
     return numpy_conv(grid, weight, proj.stride, proj.padding).reshape(n, -1)
 
 
-def numpy_spikes(net: Network, images: np.ndarray, T: int,
-                 check_saturation: bool = False) -> dict[str, np.ndarray]:
+def float_weights(net: Network) -> dict[int, np.ndarray]:
+    """float64 copies of the dense/conv weights, keyed by ``id`` of their projection."""
+    return {id(proj): proj.weight.astype(np.float64) for pop in net.populations
+            for proj in pop.projections if proj.weight is not None}
+
+
+def numpy_spikes(net: Network, images: np.ndarray, T: int, check_saturation: bool = False,
+                 weights: dict[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Spikes ``[T, B, n]`` (float64 0/1) of every population by name, float64 numpy (the
-    input's entry is its pixels ``[1, B, n_inputs]``). With ``check_saturation``
+    input's entry is its pixels ``[1, B, n_inputs]``); ``weights`` from
+    :func:`float_weights` (made here if not given). With ``check_saturation``
     also raise :class:`Saturation` if any partial sum of the integer twin could leave the
     ``membrane_bits`` range: per step, ``v + sum(positive w*x)`` and ``v + sum(negative w*x)``
     bound every partial sum of the accumulate phase (sources are non-negative) and
     ``v + current`` is the value after the bias."""
     check_supported(net)
+    weights = float_weights(net) if weights is None else weights
     lo, hi = signed_min(net.membrane_bits), signed_max(net.membrane_bits)
     batch = len(images)
     shapes = {INPUT: net.input_shape, **{p.name: p.shape for p in net.populations}}
@@ -132,7 +140,7 @@ def numpy_spikes(net: Network, images: np.ndarray, T: int,
             source = events[proj.source]
             folded = source.reshape(-1, source.shape[-1])
             src = shapes[proj.source]
-            weight = None if proj.weight is None else proj.weight.astype(np.float64)
+            weight = weights.get(id(proj))
             part = numpy_projection(proj, weight, folded, src, pop.shape)
             current = current + part.reshape(len(source), batch, -1)
             if check_saturation:
@@ -155,9 +163,11 @@ def numpy_spikes(net: Network, images: np.ndarray, T: int,
     return events
 
 
-def numpy_counts(net: Network, images: np.ndarray, T: int) -> np.ndarray:
+def numpy_counts(net: Network, images: np.ndarray, T: int,
+                 weights: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """Output spike counts ``[B, n_out]`` (int64), float64 numpy."""
-    return numpy_spikes(net, images, T)[net.output.name].sum(axis=0).astype(np.int64)
+    spikes = numpy_spikes(net, images, T, weights=weights)
+    return spikes[net.output.name].sum(axis=0).astype(np.int64)
 
 
 def _check_step(name: str, t: int, v, current, rise, fall, lo: int, hi: int) -> None:
@@ -177,10 +187,11 @@ class NumpyPeer:
     name = "numpy"
 
     def __init__(self, net: Network, T: int):
-        self.net, self.T = net, T
+        check_supported(net)
+        self.net, self.T, self.weights = net, T, float_weights(net)
 
     def counts(self, images: np.ndarray) -> np.ndarray:
-        return numpy_counts(self.net, images, self.T)
+        return numpy_counts(self.net, images, self.T, self.weights)
 
 
 # ----------------------------------------------------------------------------- torch peers

@@ -93,7 +93,8 @@ def test_benchmark_report_smoke(tmp_path):
     """The whole driver on the large MLP, numpy only, 4 images: a report with both tables."""
     out = tmp_path / "bench.md"
     bench_eval.main(["--nets", "large-mlp", "--peers", "numpy", "--batch", "4", "--single",
-                     "2", "--repeats", "1", "--no-peak", "--out", str(out)])
+                     "2", "--repeats", "1", "--threads", "1", "--no-peak", "--out", str(out)])
     text = out.read_text()
-    assert "## large-mlp" in text and "**batch 1**" in text and "**batch 4**" in text
+    assert "## large-mlp" in text and "### 1 thread" in text
+    assert "**batch 1**" in text and "**batch 4**" in text and "| large-mlp | 1 |" in text
     assert "| twinspike |" in text and "| numpy |" in text
