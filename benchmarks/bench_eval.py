@@ -2,11 +2,12 @@
 
 Every peer computes the same integer SNNs (``benchmarks/snn_peers.py`` says how each library
 reproduces the IF semantics exactly) on the same direct-encoded inputs for ``T`` timesteps;
-each peer's output spike counts must equal twinspike's or the run aborts. Reported per network
-and batch size: images/s and GSOP/s (synaptic operations as twinspike counts them) from the median
-of several timed calls (the best call beside it), each speed as a fraction of the fastest, and the peak resident memory
-of the timed calls. Each peer runs in its own process (clean memory peaks, no import sharing),
-all on the same number of threads (OpenMP, torch and BLAS).
+each peer's output spike counts must equal twinspike's or the run aborts. Reported per network,
+thread count and batch size: images/s and GSOP/s (synaptic operations as twinspike counts them)
+from the median of several timed calls (the best call beside it), each speed as a fraction of
+the fastest, and the peak resident memory of the timed calls. Each evaluator runs in its own
+process (clean memory peaks, no import sharing), all on the same number of threads (OpenMP,
+torch and BLAS).
 
     python benchmarks/bench_eval.py                  # writes docs/benchmarks.md and prints it
     python benchmarks/bench_eval.py --quick --no-write
@@ -418,9 +419,9 @@ def network_rows(args, stats: dict, results: list[dict], key: str) -> list[dict]
 def report(args, nets, stats, results, skipped, peak, load) -> str:
     cpu, vers = cpu_info(), versions()
     batches = (("b1", "batch 1"), ("batch", f"batch {args.batch}"))
+    command = " ".join(["python benchmarks/bench_eval.py", *args.argv])
     out = ["# Software benchmark: the Cython batch evaluator against SNN libraries", "",
-           f"Command: `python benchmarks/bench_eval.py{' ' + ' '.join(args.argv) if args.argv else ''}`"
-           f" ({time.strftime('%Y-%m-%d')}).", "",
+           f"Command: `{command}` ({time.strftime('%Y-%m-%d')}).", "",
            f"Machine: {cpu['model']} (family {cpu['family']} model {cpu['model_id']}), "
            f"{cpu['cores']} cores, {cpu['mhz']:.0f} MHz nominal, SIMD {cpu['simd']}; "
            f"Linux {platform.release()}. Load average (1 min) {load[0]:.1f} before and "
