@@ -1,0 +1,252 @@
+"""``twinspike accuracy`` and ``twinspike demo``: train (or load), convert, evaluate, report.
+
+For every model of :data:`RECIPES` (its :class:`Recipe` fixes the width multiplier, the QCFS
+levels and every stage's epochs), every weight width and two weight sets -- ``converted``
+(the quant stage: QAT, then plain conversion) and ``fine-tuned`` (the tandem stage, trained
+as the SNN at ``T = recipe.timesteps``) -- the integer network is built for the direct and the
+rate input encoding and run on the digits test split by the Cython evaluator
+(``twinspike.evaluate``) at every ``T`` of :data:`TIMESTEPS`. The DNN columns are the fp32
+net, the QCFS net (float weights, BN folded) and the quantised DNN (the integer network's
+closed form at ``T = L``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from twinspike.evaluate import evaluate
+from twinspike.network import Network
+
+from .convert import membrane_bits, to_network
+from .train import Recipe, Trained, dnn_accuracy, load_or_train
+
+#: The default recipe of each model (the width multipliers are reported with the results).
+RECIPES = {
+    "mlp": Recipe("mlp", width=1.0),
+    "cnn": Recipe("cnn", width=0.5),
+    "vgg11": Recipe("vgg11", width=0.5),
+    "resnet18": Recipe("resnet18", width=0.5),
+}
+TIMESTEPS = (1, 2, 4, 8, 16, 32)
+ENCODINGS = ("direct", "rate")
+#: Weight sets: the stage of :class:`Trained` they come from.
+VARIANTS = {"converted": "quant", "fine-tuned": "tandem"}
+#: The paper's goal: the SNN at this T within GOAL_POINTS of the FP32 DNN.
+GOAL_T, GOAL_POINTS = 8, 1.0
+
+
+@dataclass
+class Row:
+    """Test accuracies (fractions) of one converted network and the DNNs it came from."""
+
+    model: str
+    width: float
+    weight_bits: int
+    variant: str
+    encoding: str
+    membrane_bits: int
+    fp32: float
+    qcfs: float
+    quant: float
+    snn: dict[int, float]
+
+    @property
+    def gap(self) -> float:
+        """FP32 minus SNN accuracy at :data:`GOAL_T`, in percentage points."""
+        return 100 * (self.fp32 - self.snn[GOAL_T])
+
+
+def snn_accuracy(net: Network, x_test, y_test, timesteps=TIMESTEPS) -> dict[int, float]:
+    """Spike-count decoded accuracy at each ``T`` (Cython evaluator)."""
+    return {T: float(np.mean(evaluate(net, x_test, T).predictions == y_test))
+            for T in timesteps}
+
+
+def rows_of(trained: Trained, split, timesteps=TIMESTEPS, encodings=ENCODINGS) -> list[Row]:
+    """Convert and evaluate every weight width, variant and encoding of ``trained``."""
+    x_train, _, x_test, y_test = split
+    r = trained.recipe
+    fp32 = dnn_accuracy(trained.fp32, x_test, y_test)
+    qcfs = dnn_accuracy(trained.qcfs, x_test, y_test)
+    rows = []
+    for bits in r.weight_bits:
+        for variant, stage in VARIANTS.items():
+            dnn = getattr(trained, stage)[bits]
+            quant = dnn_accuracy(dnn, x_test, y_test)
+            for encoding in encodings:
+                m = membrane_bits(dnn, x_train, max(timesteps), encoding)
+                net = to_network(dnn, encoding, m)
+                rows.append(Row(r.model, r.width, bits, variant, encoding, m, fp32, qcfs, quant,
+                                snn_accuracy(net, x_test, y_test, timesteps)))
+    return rows
+
+
+def markdown_table(rows: list[Row]) -> str:
+    timesteps = sorted(rows[0].snn)
+    head = ["model", "width", "w bits", "weights", "input", "m bits", "FP32 DNN", "QCFS DNN",
+            "quantised DNN", *(f"T={T}" for T in timesteps), f"FP32 - SNN(T={GOAL_T})"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row.model, f"{row.width:g}", str(row.weight_bits), row.variant, row.encoding,
+                 str(row.membrane_bits), *(f"{100 * a:.2f}" for a in (row.fp32, row.qcfs,
+                                                                       row.quant)),
+                 *(f"{100 * row.snn[T]:.2f}" for T in timesteps), f"{row.gap:+.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(rows: list[Row], path: Path) -> None:
+    """One panel per model: SNN accuracy vs T per weight width, variant and encoding."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(row.model for row in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), squeeze=False,
+                             sharey=True)
+    for ax, model in zip(axes[0], models):
+        mine = [row for row in rows if row.model == model]
+        for row in mine:
+            ts = sorted(row.snn)
+            ax.plot(ts, [100 * row.snn[T] for T in ts],
+                    marker="o" if row.variant == "fine-tuned" else "x",
+                    linestyle="-" if row.encoding == "direct" else ":",
+                    label=f"w{row.weight_bits} {row.variant} {row.encoding}")
+        ax.axhline(100 * mine[0].fp32, color="black", linewidth=0.8, label="FP32 DNN")
+        ax.axvline(GOAL_T, color="grey", linewidth=0.5)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("timesteps T")
+        ax.set_title(f"{model} (width {mine[0].width:g})")
+        ax.set_ylim(0, 101)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][-1].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_raster(net: Network, image: np.ndarray, T: int, path: Path, title: str) -> None:
+    """Spike raster of every population of ``net`` for one image over ``T`` steps (each
+    population's trains from the evaluator, run on the network truncated after it)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 6))
+    offset, ticks = 0, []
+    for k, pop in enumerate(net.populations):
+        upto = dataclasses.replace(net, populations=net.populations[:k + 1])
+        spikes = evaluate(upto, image[None], T).spikes[0]          # [T, size]
+        t, neuron = np.nonzero(spikes)
+        ax.scatter(t + 1, neuron + offset, s=1.5, marker="|", color=f"C{k % 10}")
+        ticks.append((offset + pop.size / 2, f"{pop.name} ({spikes.sum()})"))
+        offset += pop.size
+        ax.axhline(offset, color="grey", linewidth=0.3)
+    ax.set_yticks([y for y, _ in ticks], [label for _, label in ticks], fontsize=7)
+    ax.set_xlabel("timestep")
+    ax.set_xlim(0.5, T + 0.5)
+    ax.set_ylim(0, offset)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def setup_torch(threads: int) -> None:
+    """Reproducible CPU training: ``threads`` intra-op threads, deterministic kernels."""
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def run_accuracy(models, runs: Path, out: Path, plot: Path, retrain: bool = False,
+                 timesteps=TIMESTEPS) -> list[Row]:
+    """``twinspike accuracy``: every model in ``models``, the table to ``out`` (markdown) and
+    the accuracy-vs-T plot to ``plot``; returns the rows."""
+    from twinspike.data import load_digits_split
+
+    split = load_digits_split()
+    rows, notes = [], []
+    for model in models:
+        trained, cached = load_or_train(RECIPES[model], runs, split.x_train, split.y_train,
+                                        retrain)
+        notes.append(f"{model}: {'cached' if cached else 'trained'} weights "
+                     f"({trained.seconds:.0f} s of training)")
+        print(notes[-1], flush=True)
+        rows += rows_of(trained, split, timesteps)
+        print(markdown_table([row for row in rows if row.model == model]), flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(accuracy_page(rows, notes, plot.name))
+    plot_accuracy(rows, plot)
+    return rows
+
+
+def accuracy_page(rows: list[Row], notes: list[str], plot_name: str) -> str:
+    recipes = "\n".join(f"- `{RECIPES[m]!r}`" for m in dict.fromkeys(r.model for r in rows))
+    goal = [r for r in rows if r.variant == "fine-tuned" and r.encoding == "direct"]
+    met = "\n".join(f"- {r.model} w{r.weight_bits}: FP32 {100 * r.fp32:.2f} %, SNN(T={GOAL_T}) "
+                    f"{100 * r.snn[GOAL_T]:.2f} %, gap {r.gap:+.2f} points: "
+                    f"{'met' if r.gap <= GOAL_POINTS else 'missed'}" for r in goal)
+    return f"""# Accuracy of the converted SNNs (digits test split, 450 images)
+
+Written by `twinspike accuracy` (code: `twinspike/convert/`). Accuracies in percent;
+the SNN is the integer network run by the Cython evaluator with spike-count decoding
+(ties to the lowest class). `weights`: *converted* = the quantisation-aware trained DNN
+converted as is; *fine-tuned* = the same network after fine-tuning the SNN itself at
+T = {RECIPES['cnn'].timesteps} (forward through the IF dynamics). `m bits`: the membrane width
+chosen for the network.
+
+{markdown_table(rows)}
+![accuracy vs timesteps]({plot_name})
+
+## The paper's goal: SNN at T = {GOAL_T} within {GOAL_POINTS:g} point of the FP32 DNN
+
+{met}
+
+## Recipes
+
+{recipes}
+
+{chr(10).join(f"- {n}" for n in notes)}
+"""
+
+
+def hardware_check(net: Network, images: np.ndarray, T: int) -> str | None:
+    """Hook for the demo: compare the MyHDL engines with the Cython evaluator on ``images``
+    and return one line for the demo's output (``None``: no hardware check wired in yet)."""
+    return None
+
+
+def run_demo(out: Path, runs: Path, retrain: bool = False, raster_T: int = GOAL_T) -> None:
+    """``twinspike demo``: the CNN trained (or loaded), converted and evaluated; the table is
+    printed, the accuracy plot and a spike raster saved under ``out``."""
+    from twinspike.data import load_digits_split
+
+    start = time.perf_counter()
+    split = load_digits_split()
+    trained, cached = load_or_train(RECIPES["cnn"], runs, split.x_train, split.y_train, retrain)
+    print(f"cnn: {'cached' if cached else 'trained'} weights ({trained.seconds:.0f} s of "
+          f"training), {RECIPES['cnn']!r}", flush=True)
+    rows = rows_of(trained, split)
+    print(markdown_table(rows))
+    out.mkdir(parents=True, exist_ok=True)
+    plot_accuracy(rows, out / "demo_accuracy.png")
+    bits = max(trained.recipe.weight_bits)
+    net = to_network(trained.tandem[bits], "direct",
+                     membrane_bits(trained.tandem[bits], split.x_train, max(TIMESTEPS)))
+    image, label = split.x_test[0], int(split.y_test[0])
+    plot_raster(net, image, raster_T, out / "demo_raster.png",
+                f"CNN w{bits} fine-tuned, direct input, test image 0 (label {label}), "
+                f"T={raster_T}: spikes per population")
+    line = hardware_check(net, split.x_test[:4], GOAL_T)
+    if line:
+        print(line)
+    print(f"wrote {out / 'demo_accuracy.png'} and {out / 'demo_raster.png'} "
+          f"({time.perf_counter() - start:.0f} s)")

@@ -1,0 +1,207 @@
+"""Seeded CPU training of a :class:`ConvertibleNet` through its stages, with caching.
+
+:func:`co_optimise` runs the whole recipe of one model:
+
+1. ``fp32``: ReLU, BN, cross-entropy (the full-precision baseline);
+2. ``qcfs``: QCFS activations, thresholds initialised from activation quantiles; then BN is
+   folded into the weights and biases;
+3. per weight width ``w``: ``quant``, quantisation-aware fine-tuning of the integer network
+   (w-bit weights, integer thresholds and biases, QCFS levels);
+4. per weight width: ``tandem``, fine-tuning of the SNN itself at ``T = timesteps`` (forward
+   through the IF dynamics, gradient through the spike counts).
+
+Every stage trains with AdamW, cosine decay, seeded shuffles and random shifts of up to
+``shift`` pixels. :func:`load_or_train` caches the state dicts (``torch.save``, read back with
+``weights_only=True``) and retrains when the recipe changed.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .models import MODELS, ConvertibleNet
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is trained: ``width`` multiplier, QCFS ``levels``, the SNN
+    ``timesteps`` of the tandem stage, epochs and learning rates per stage, batch size,
+    augmentation ``shift`` (pixels) and seed."""
+
+    model: str
+    width: float
+    levels: int = 8
+    timesteps: int = 8
+    weight_bits: tuple[int, ...] = (8, 4)
+    epochs_fp32: int = 20
+    epochs_qcfs: int = 10
+    epochs_quant: int = 5
+    epochs_tandem: int = 5
+    lr_fp32: float = 2e-3
+    lr_qcfs: float = 1e-3
+    lr_quant: float = 2e-4
+    lr_tandem: float = 3e-4
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    shift: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"Recipe.model={self.model!r}: expected one of {', '.join(MODELS)}")
+
+    def build(self, input_shape: tuple[int, ...]) -> ConvertibleNet:
+        torch.manual_seed(self.seed)
+        return MODELS[self.model](input_shape, width=self.width, levels=self.levels)
+
+
+def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image ``[B, C, H, W]`` by up to ``shift`` pixels per axis (zero fill)."""
+    if shift == 0:
+        return x
+    b, c, h, w = x.shape
+    padded = F.pad(x, (shift,) * 4)
+    dy, dx = torch.randint(0, 2 * shift + 1, (2, b, 1), generator=generator)
+    rows = (torch.arange(h) + dy)[:, None, :, None]
+    cols = (torch.arange(w) + dx)[:, None, None, :]
+    return padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None],
+                  rows, cols]
+
+
+def fit(net: ConvertibleNet, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float,
+        recipe: Recipe, desc: str) -> None:
+    """Train ``net`` in its current stage (module docstring) on uint8 images ``x``; each
+    epoch is ``len(x) // batch_size`` full batches (a small last batch would skew the BN
+    running statistics)."""
+    generator = torch.Generator().manual_seed(recipe.seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=recipe.weight_decay)
+    batches = max(1, len(x) // recipe.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * batches)
+    bar = tqdm(range(epochs), desc=desc, leave=False, dynamic_ncols=True)
+    for _ in bar:
+        net.train()
+        order = torch.randperm(len(x), generator=generator)
+        total, hits, seen = 0.0, 0, 0
+        for i in range(batches):
+            idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            logits = net(random_shift(x[idx], recipe.shift, generator))
+            loss = F.cross_entropy(logits, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+            total += loss.item() * len(idx)
+            hits += int((logits.argmax(1) == y[idx]).sum())
+            seen += len(idx)
+        bar.set_postfix(loss=f"{total / seen:.3f}", train_acc=f"{hits / seen:.3f}")
+
+
+@torch.no_grad()
+def dnn_accuracy(net: ConvertibleNet, x, y, batch: int = 512) -> float:
+    """Test accuracy of the DNN: argmax of the logits (fp32, qcfs) or of the output QCFS
+    levels (quant, tandem: the quantised DNN), ties to the lowest index."""
+    net.eval()
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if net.weight_bits is None:
+        outputs = [net(x[i:i + batch]) for i in range(0, len(x), batch)]
+    else:
+        out = net.nodes[-1].name
+        outputs = [net.quant_levels(x[i:i + batch])[out] for i in range(0, len(x), batch)]
+    return float((torch.cat(outputs).argmax(1) == y).double().mean())
+
+
+@dataclass
+class Trained:
+    """The nets of one recipe: ``fp32``, ``qcfs`` (float weights, BN folded), and by weight
+    width ``quant`` and ``tandem``; their DNN test accuracies; training seconds."""
+
+    recipe: Recipe
+    fp32: ConvertibleNet
+    qcfs: ConvertibleNet
+    quant: dict[int, ConvertibleNet]
+    tandem: dict[int, ConvertibleNet]
+    seconds: float = 0.0
+    accuracy: dict[str, float] = field(default_factory=dict)
+
+    def measure(self, x_test, y_test) -> None:
+        self.accuracy = {"fp32": dnn_accuracy(self.fp32, x_test, y_test),
+                         "qcfs": dnn_accuracy(self.qcfs, x_test, y_test)}
+        for stage in ("quant", "tandem"):
+            for bits, net in getattr(self, stage).items():
+                self.accuracy[f"{stage}{bits}"] = dnn_accuracy(net, x_test, y_test)
+
+
+def co_optimise(recipe: Recipe, x_train, y_train) -> Trained:
+    """Train ``recipe`` on uint8 images and labels (numpy or torch); returns every stage."""
+    x, y = torch.as_tensor(x_train), torch.as_tensor(y_train).long()
+    start = time.perf_counter()
+    net = recipe.build(tuple(x.shape[1:]))
+    fit(net, x, y, recipe.epochs_fp32, recipe.lr_fp32, recipe, f"{recipe.model} fp32")
+    fp32 = copy.deepcopy(net)
+    net.to_qcfs(x[:512])
+    fit(net, x, y, recipe.epochs_qcfs, recipe.lr_qcfs, recipe, f"{recipe.model} qcfs")
+    net.fold_batchnorm()
+    quant, tandem = {}, {}
+    for bits in recipe.weight_bits:
+        quant[bits] = copy.deepcopy(net)
+        quant[bits].to_quant(bits)
+        fit(quant[bits], x, y, recipe.epochs_quant, recipe.lr_quant, recipe,
+            f"{recipe.model} quant w{bits}")
+        tandem[bits] = copy.deepcopy(quant[bits])
+        tandem[bits].to_tandem(recipe.timesteps)
+        fit(tandem[bits], x, y, recipe.epochs_tandem, recipe.lr_tandem, recipe,
+            f"{recipe.model} tandem w{bits} T{recipe.timesteps}")
+    return Trained(recipe, fp32, net, quant, tandem, seconds=time.perf_counter() - start)
+
+
+def save_trained(trained: Trained, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"recipe": asdict(trained.recipe), "seconds": trained.seconds,
+                "fp32": trained.fp32.state_dict(), "qcfs": trained.qcfs.state_dict(),
+                **{stage: {bits: net.state_dict() for bits, net in getattr(trained, stage).items()}
+                   for stage in ("quant", "tandem")}},
+               path)
+
+
+def load_trained(recipe: Recipe, path: Path, input_shape) -> Trained | None:
+    """The cached nets of ``recipe`` from ``path``, or ``None`` if absent or stale."""
+    if not path.is_file():
+        return None
+    state = torch.load(path, weights_only=True)
+    if state.get("recipe") != asdict(recipe):
+        return None
+    fp32 = recipe.build(input_shape)
+    fp32.load_state_dict(state["fp32"])
+    qcfs = copy.deepcopy(fp32)
+    qcfs.stage = "qcfs"
+    qcfs.fold_batchnorm()
+    qcfs.load_state_dict(state["qcfs"])
+    quant, tandem = {}, {}
+    for bits in recipe.weight_bits:
+        quant[bits] = copy.deepcopy(qcfs)
+        quant[bits].to_quant(bits)
+        quant[bits].load_state_dict(state["quant"][bits])
+        tandem[bits] = copy.deepcopy(quant[bits])
+        tandem[bits].to_tandem(recipe.timesteps)
+        tandem[bits].load_state_dict(state["tandem"][bits])
+    return Trained(recipe, fp32, qcfs, quant, tandem, seconds=state["seconds"])
+
+
+def load_or_train(recipe: Recipe, runs: Path, x_train, y_train,
+                  retrain: bool = False) -> tuple[Trained, bool]:
+    """Cached :func:`co_optimise` (file ``runs/<model>.pt``); also says if it was cached."""
+    path = Path(runs) / f"{recipe.model}.pt"
+    input_shape = tuple(np.shape(x_train)[1:])
+    trained = None if retrain else load_trained(recipe, path, input_shape)
+    if trained is not None:
+        return trained, True
+    trained = co_optimise(recipe, x_train, y_train)
+    save_trained(trained, path)
+    return trained, False
