@@ -38,7 +38,7 @@ Semantics (shared by all three twins), for one inference of ``T`` timesteps:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -95,7 +95,8 @@ def sigmoid_table(lut_in_bits: int, lut_shift: int, lut_out_bits: int,
 
 @dataclass(frozen=True)
 class GlmNeuronParams:
-    """Sizes, widths, ROM contents and the sampler seed of a GLM neuron unit.
+    """Sizes, widths, ROM contents and the sampler seed of a GLM neuron unit (the defaults:
+    the digits network of ``twinspike glm``, 64 inputs -> 10 outputs, K = 4, tau = 8).
 
     ``kernel_table`` (``K * tau`` entries) and ``sigmoid_lut`` (``2**lut_in_bits`` entries) are
     ROM tuples; ``None`` selects the documented defaults. ``max_steps`` bounds the runtime ``T``.
@@ -103,8 +104,8 @@ class GlmNeuronParams:
 
     n_in: int = 64
     n_out: int = 10
-    n_kernels: int = 2
-    tau: int = 4
+    n_kernels: int = 4
+    tau: int = 8
     kernel_bits: int = 7
     kernel_frac_bits: int = 6
     membrane_bits: int = 16
@@ -115,8 +116,8 @@ class GlmNeuronParams:
     lfsr_width: int = 16
     seed: int = 7
     max_steps: int = 255
-    kernel_table: tuple[int, ...] | None = None
-    sigmoid_lut: tuple[int, ...] | None = None
+    kernel_table: tuple[int, ...] | None = field(default=None, repr=False)
+    sigmoid_lut: tuple[int, ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         owner = "GlmNeuronParams"
@@ -215,12 +216,15 @@ def check_biases(p: GlmNeuronParams, biases, owner: str = "infer") -> np.ndarray
 
 
 def check_spikes(p: GlmNeuronParams, spikes, owner: str = "infer") -> np.ndarray:
-    """Input spike trains ``(..., T, n_in)`` of 0/1 with ``1 <= T <= max_steps``."""
+    """Input spike trains ``(..., T, n_in)`` of 0/1 with ``1 <= T <= max_steps``; returns them
+    as an integer array."""
     check_params(p, owner)
     s = np.asarray(spikes)
     if s.ndim < 2 or s.shape[-1] != p.n_in:
         raise ValueError(f"{owner}.spikes must have shape (..., T, {p.n_in}), got {s.shape}")
     check_range(owner, "T", s.shape[-2], 1, p.max_steps)
+    if s.dtype == np.uint8 and (not s.size or s.max() <= 1):
+        return s                                    # the encoder's trains: no copy needed
     return check_array_range(owner, "spikes", s, 0, 1)
 
 

@@ -1,4 +1,5 @@
 """The GLM SNN model, its likelihood, its export to the ``glm_neuron`` unit, and ``twinspike glm``."""
+import dataclasses
 import itertools
 
 import numpy as np
@@ -53,14 +54,13 @@ def test_binary_sign_forward_and_clipped_straight_through_gradient():
     assert w.grad.tolist() == [0, 1, 1, 1, 0]
 
 
-def test_traces_are_the_units_kernel_sums():
+def test_trace_sum_bound_is_the_largest_trace_sum():
     p = GlmNeuronParams(n_in=3, n_out=1, n_kernels=3, tau=5)
-    s = (np.random.default_rng(0).random((2, 7, 3)) < 0.5).astype(np.uint8)
-    tr = model.traces(p, s)
-    for b, t, j, k in itertools.product(range(2), range(7), range(3), range(3)):
-        expected = sum(p.kernels[k, d - 1] * s[b, t + 1 - d, j]
-                       for d in range(1, p.tau + 1) if t + 1 - d >= 0)
-        assert tr[b, t, j, k] == expected
+    s = (np.random.default_rng(0).random((4, 7, 3)) < 0.5).astype(np.uint8)
+    sums = [sum(p.kernels[k, d - 1] * s[b, t + 1 - d, j] for j in range(3) for k in range(3)
+                for d in range(1, p.tau + 1) if t + 1 - d >= 0)
+            for b in range(4) for t in range(7)]
+    assert model.trace_sum_bound(p, s) == max(sums)
 
 
 @pytest.fixture(scope="module")
@@ -71,33 +71,31 @@ def trained():
     x_train, x_test = experiment.to_bytes(split.x_train), experiment.to_bytes(split.x_test)
     base = GlmNeuronParams(n_in=64, n_out=10, n_kernels=2, tau=4, max_steps=12)
     s_train, s_test = experiment.encode(64, cfg, x_train), experiment.encode(64, cfg, x_test)
-    tr_train = model.traces(base, s_train)
-    x = torch.tensor(tr_train.reshape(len(tr_train), 12, -1) / 64.0, dtype=torch.float32)
-    net = model.GlmSnn(64, 10, 2, torch.Generator().manual_seed(0))
-    model.train(net, x, torch.tensor(split.y_train), model.TrainConfig(epochs=3))
-    bound = int(tr_train.sum(axis=(2, 3)).max())
-    return net, model.export(net, base, bound), s_test, split.y_test
+    net = model.GlmSnn(base, torch.Generator().manual_seed(0))
+    model.train(net, torch.from_numpy(s_train), torch.tensor(split.y_train),
+                model.TrainConfig(epochs=3))
+    return net, model.export(net, base, model.trace_sum_bound(base, s_train)), s_test, split.y_test
 
 
-def test_export_gives_the_float_membranes_in_integers(trained):
-    """The unit's integer membranes are ``u / (alpha / 2**F)`` up to the bias rounding."""
+def test_float_membranes_are_the_units_integer_membranes(trained):
+    """The unit's integer membranes times ``alpha / 2**F`` are the torch model's membranes (up
+    to the bias rounding): traces, kernels, weights and order all agree."""
     net, ex, s_test, _ = trained
-    p = ex.params
-    records = ref.infer_batch(p, ex.weights, ex.biases, s_test[:5])
-    tr = model.traces(p, s_test[:5]).reshape(5, p.max_steps, -1)
+    silent = dataclasses.replace(ex.params, sigmoid_lut=(0,) * len(ex.params.sigmoid_lut))
+    records = ref.infer_batch(silent, ex.weights, ex.biases, s_test[:5])   # every step recorded
     with torch.no_grad():
-        u = net.membranes(torch.tensor(tr / 2.0 ** p.kernel_frac_bits, dtype=torch.float32))
-    lsb = float(net.log_alpha.exp()) / 2 ** p.kernel_frac_bits
+        u = net.membranes(torch.from_numpy(s_test[:5])).numpy()
+        lsb = float(net.log_alpha.exp()) / 2 ** silent.kernel_frac_bits
     for b, r in enumerate(records):
-        steps = len(r["membranes"])
-        np.testing.assert_allclose(r["membranes"] * lsb, u[b, :steps].numpy(), atol=lsb)
-        assert np.abs(r["membranes"]).max() < 2 ** (p.membrane_bits - 1) - 1   # never saturates
+        assert len(r["membranes"]) == silent.max_steps
+        np.testing.assert_allclose(r["membranes"] * lsb, u[b], atol=lsb, rtol=1e-5)
+        assert np.abs(r["membranes"]).max() < 2 ** (silent.membrane_bits - 1) - 1  # no saturation
 
 
 def test_export_lut_is_the_sigmoid_at_the_learned_gain(trained):
     net, ex, _, _ = trained
     p = ex.params
-    lsb = float(net.log_alpha.exp()) / 2 ** p.kernel_frac_bits
+    lsb = float(net.log_alpha.detach().exp()) / 2 ** p.kernel_frac_bits
     for u in range(-(1 << (p.lut_in_bits - 1 + p.lut_shift)), 1 << (p.lut_in_bits - 1 + p.lut_shift),
                    1 << p.lut_shift):
         q = p.sigmoid_lut[ref.lut_index(p, u)] / 2 ** p.lut_out_bits

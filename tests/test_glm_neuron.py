@@ -41,7 +41,7 @@ def test_lut_out_bits_cannot_exceed_sampler_width():
                                        ("sigmoid_lut", (-1,) * 256)])
 def test_rom_contents_are_validated(field, rom):
     with pytest.raises(ValueError, match=f"GlmNeuronParams.{field}"):
-        GlmNeuronParams(**{field: rom})
+        GlmNeuronParams(n_kernels=2, tau=4, kernel_bits=7, **{field: rom})
 
 
 def test_default_tables_are_raised_cosine_and_sigmoid():

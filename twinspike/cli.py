@@ -245,7 +245,7 @@ def _add_app_commands(sub) -> None:
     p.add_argument("-T", type=int, default=16, help="largest number of timesteps (default 16)")
     p.add_argument("--kernels", type=int, default=4, help="raised-cosine kernels K (default 4)")
     p.add_argument("--tau", type=int, default=8, help="kernel window in steps (default 8)")
-    p.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
+    p.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--myhdl-images", type=int, default=4,
                    help="test samples also run on the MyHDL unit (default 4; 0 = none)")

@@ -37,7 +37,7 @@ class GlmConfig:
     n_kernels: int = 4
     tau: int = 8
     max_steps: int = 16
-    epochs: int = 100
+    epochs: int = 200
     seed: int = 0
     encoder_seed: int = 1
     sampler_seed: int = 7
@@ -123,22 +123,17 @@ def run(cfg: GlmConfig) -> GlmResults:
     base = GlmNeuronParams(n_in=n_in, n_out=n_out, n_kernels=cfg.n_kernels, tau=cfg.tau,
                            max_steps=cfg.max_steps, seed=cfg.sampler_seed)
     s_train, s_test = encode(n_in, cfg, x_train), encode(n_in, cfg, x_test)
-    tr_train, tr_test = glm.traces(base, s_train), glm.traces(base, s_test)
-    scale = 2.0 ** -base.kernel_frac_bits
-    as_tensor = lambda tr: torch.tensor(tr.reshape(len(tr), cfg.max_steps, -1) * scale,  # noqa: E731
-                                        dtype=torch.float32)
-    x_tr, x_te = as_tensor(tr_train), as_tensor(tr_test)
     labels, test_labels = torch.tensor(y_train), torch.tensor(y_test)
 
-    gen = torch.Generator().manual_seed(cfg.seed)
     train_cfg = glm.TrainConfig(epochs=cfg.epochs, seed=cfg.seed)
     start = time.process_time()
-    snn = glm.GlmSnn(n_in, n_out, cfg.n_kernels, gen)
-    glm.train(snn, x_tr, labels, train_cfg)
+    snn = glm.GlmSnn(base, torch.Generator().manual_seed(cfg.seed))
+    glm.train(snn, torch.from_numpy(s_train), labels, train_cfg)
     train_seconds = time.process_time() - start
     with torch.no_grad():
-        float_expected = glm.p_correct_by_step(snn.membranes(x_te), test_labels).numpy()
-    bound = int(max(tr_train.sum(axis=(2, 3)).max(), tr_test.sum(axis=(2, 3)).max()))
+        float_expected = glm.p_correct_by_step(snn.membranes(torch.from_numpy(s_test)),
+                                               test_labels).numpy()
+    bound = max(glm.trace_sum_bound(base, s_train), glm.trace_sum_bound(base, s_test))
     exported = glm.export(snn, base, bound)
 
     start = time.perf_counter()

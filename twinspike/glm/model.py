@@ -2,7 +2,7 @@
 
 Model (SpinAPS; Bagheri, Simeone, Rajendran): input spike trains ``s_j(t)`` (the rate
 encoder's, exactly as the hardware sees them), traces ``x[t, j, k] = sum_{d=1..tau}
-a_k(d) s_j(t-d)`` from the unit's fixed-point raised-cosine table (``a_k = kernel_table /
+a_k(d) s_j(t-d)`` (output step ``t = 1..T``) from the unit's fixed-point raised-cosine table (``a_k = kernel_table /
 2**F``, so the float model already uses the quantised kernels), and output membranes
 
     u_i(t) = alpha * sum_{j,k} w_ijk * x[t, j, k] + gamma_i,    w_ijk in {-1, +1},
@@ -31,6 +31,7 @@ partial sum can saturate (the integer sums are then exact).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -41,16 +42,15 @@ from tqdm import tqdm
 from twinspike.sw.glm_neuron import MAX_MEMBRANE_BITS, GlmNeuronParams, sigmoid_table
 
 
-def traces(p: GlmNeuronParams, spikes: np.ndarray) -> np.ndarray:
-    """Integer traces ``(B, T, n_in, K)`` of spike trains ``(B, T, n_in)``: at output step
-    ``t = 1..T`` (index ``t - 1``), ``sum_d kernel_table[k][d-1] * s(t - d)``."""
-    b, n_steps, n_in = spikes.shape
-    out = np.zeros((b, n_steps, n_in, p.n_kernels), dtype=np.int64)
-    s = spikes.astype(np.int64)
-    for d in range(1, min(p.tau, n_steps) + 1):
-        # output index t - 1 sees input index t - d, i.e. a shift by d - 1 steps
-        out[:, d - 1:, :, :] += s[:, :n_steps - d + 1, :, np.newaxis] * p.kernels[:, d - 1]
-    return out
+def trace_sum_bound(p: GlmNeuronParams, spikes: np.ndarray) -> int:
+    """The largest ``sum_{j,k} trace[j, k]`` (integer kernel table) of spike trains
+    ``(B, T, n_in)`` at any output step: a bound on every partial membrane sum."""
+    counts = spikes.sum(axis=2, dtype=np.int64)                             # (B, T)
+    per_delay = p.kernels.sum(axis=0)                                       # (tau,)
+    total = np.zeros_like(counts)
+    for d in range(1, min(p.tau, counts.shape[1]) + 1):
+        total[:, d - 1:] += per_delay[d - 1] * counts[:, :counts.shape[1] - d + 1]
+    return int(total.max(initial=0))
 
 
 class BinarySign(torch.autograd.Function):
@@ -68,21 +68,50 @@ class BinarySign(torch.autograd.Function):
 
 
 class GlmSnn(torch.nn.Module):
-    """Output layer of ``n_out`` GLM neurons over ``n_in * K`` traces, binary weights."""
+    """Output layer of ``p.n_out`` GLM neurons with binary weights ``(n_out, n_in, K)`` over the
+    unit's kernels ``p.kernels / 2**F``."""
 
-    def __init__(self, n_in: int, n_out: int, n_kernels: int, generator: torch.Generator):
+    def __init__(self, p: GlmNeuronParams, generator: torch.Generator):
         super().__init__()
+        self.register_buffer("kernels", torch.tensor(p.kernels / 2.0 ** p.kernel_frac_bits,
+                                                     dtype=torch.float32))      # (K, tau)
         self.latent = torch.nn.Parameter(
-            (torch.rand(n_out, n_in * n_kernels, generator=generator) - 0.5) * 0.2)
-        self.log_alpha = torch.nn.Parameter(torch.tensor(math.log(0.1)))
-        self.bias = torch.nn.Parameter(torch.full((n_out,), -3.0))
+            (torch.rand(p.n_out, p.n_in, p.n_kernels, generator=generator) - 0.5) * 0.2)
+        self.log_alpha = torch.nn.Parameter(torch.tensor(0.0))
+        self.bias = torch.nn.Parameter(torch.zeros(p.n_out))
 
     def binary_weights(self) -> torch.Tensor:
         return BinarySign.apply(self.latent)
 
-    def membranes(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` real traces ``(B, T, n_in * K)`` -> ``u`` ``(B, T, n_out)``."""
-        return self.log_alpha.exp() * (x @ self.binary_weights().T) + self.bias
+    def drive(self, spikes: torch.Tensor) -> torch.Tensor:
+        """``sum_{j,k} w_ijk x[t, j, k]`` ``(B, T, n_out)`` of spike trains ``(B, T, n_in)``,
+        without building the traces: one product with the per-delay weights ``W_d[j, i] =
+        sum_k a_k(d) w_ijk`` for all ``d`` at once, then output step ``t`` (index ``t - 1``)
+        adds the delay-``d`` block of input step ``t - d``."""
+        n_batch, n_steps, n_in = spikes.shape
+        tau, n_out = self.kernels.shape[1], self.latent.shape[0]
+        per_delay = torch.einsum("ijk,kd->jdi", self.binary_weights(), self.kernels)
+        y = (spikes.to(self.kernels.dtype) @ per_delay.reshape(n_in, tau * n_out)).view(
+            n_batch, n_steps, tau, n_out)
+        total = 0
+        for d in range(1, min(tau, n_steps) + 1):
+            total = total + torch.nn.functional.pad(y[:, :n_steps - d + 1, d - 1], (0, 0, d - 1, 0))
+        return total
+
+    def membranes(self, spikes: torch.Tensor) -> torch.Tensor:
+        """``u`` ``(B, T, n_out)`` of spike trains ``(B, T, n_in)``."""
+        return self.log_alpha.exp() * self.drive(spikes) + self.bias
+
+    def calibrate_(self, spikes: torch.Tensor, start_logit: float = -3.0) -> None:
+        """Data-dependent start: ``alpha = 1 / std(drive)`` and every bias such that the mean
+        membrane is ``start_logit`` (each output fires with p ~ 5 % per step). Without it, wide
+        inputs (561 HAR features) start with saturated membranes; if every output is then
+        silent for sure, the likelihood is flat and training never moves."""
+        with torch.no_grad():
+            z = self.drive(spikes).reshape(-1, self.latent.shape[0])
+            alpha = 1.0 / float(z.std().clamp_min(1e-6))
+            self.log_alpha.fill_(math.log(alpha))
+            self.bias.copy_(start_logit - alpha * z.mean(0))
 
     def clamp_(self) -> None:
         with torch.no_grad():
@@ -113,6 +142,18 @@ def p_correct_by_step(u: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (torch.exp(wins).cumsum(1) + fallback).mean(0)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """The matrices are small (``B*T x n_in`` by ``n_in x n_out``): one torch thread beats a
+    team that has to be woken and joined at every product (several times faster here)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 100
@@ -121,25 +162,36 @@ class TrainConfig:
     seed: int = 0
 
 
-def train(model: GlmSnn, x: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
-          desc: str = "GLM SNN") -> list[float]:
-    """Adam on the negative mean log-likelihood; returns the per-epoch losses."""
+def fit(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+        loss_fn, desc: str) -> list[float]:
+    """Adam on ``loss_fn(model, x_batch, labels_batch)`` over shuffled mini-batches, latent
+    weights clamped after every step; returns the mean loss of every epoch."""
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=cfg.lr)
     losses = []
-    for _ in tqdm(range(cfg.epochs), desc=desc, unit="epoch", leave=False):
-        order = torch.randperm(len(x), generator=gen)
-        total = 0.0
-        for start in range(0, len(x), cfg.batch):
-            idx = order[start:start + cfg.batch]
-            loss = -log_likelihood(model.membranes(x[idx]), labels[idx]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            model.clamp_()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(x))
+    with one_thread():
+        for _ in tqdm(range(cfg.epochs), desc=desc, unit="epoch", leave=False):
+            order = torch.randperm(len(x), generator=gen)
+            total = 0.0
+            for start in range(0, len(x), cfg.batch):
+                idx = order[start:start + cfg.batch]
+                loss = loss_fn(model, x[idx], labels[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                model.clamp_()
+                total += float(loss.detach()) * len(idx)
+            losses.append(total / len(x))
     return losses
+
+
+def train(model: GlmSnn, spikes: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+          desc: str = "GLM SNN") -> list[float]:
+    """Maximise the first-to-spike log-likelihood (module doc) of spike trains ``(B, T, n_in)``,
+    from the calibrated start (:meth:`GlmSnn.calibrate_` on up to 1024 training samples)."""
+    model.calibrate_(spikes[:1024])
+    return fit(model, spikes, labels, cfg,
+               lambda m, x, y: -log_likelihood(m.membranes(x), y).mean(), desc)
 
 
 @dataclass(frozen=True)
@@ -153,7 +205,7 @@ class Exported:
 
 def export(model: GlmSnn, base: GlmNeuronParams, max_trace_sum: int) -> Exported:
     """Integer weights, biases, membrane width and sigmoid LUT for the unit (module doc).
-    ``max_trace_sum`` bounds ``sum_{j,k} trace`` over the data (no partial sum saturates)."""
+    ``max_trace_sum`` (:func:`trace_sum_bound`) sizes the membrane so no partial sum saturates."""
     with torch.no_grad():
         alpha = float(model.log_alpha.exp())
         w = model.binary_weights().numpy().astype(np.int64)
@@ -175,7 +227,7 @@ def export(model: GlmSnn, base: GlmNeuronParams, max_trace_sum: int) -> Exported
         lut_out_bits=base.lut_out_bits, lfsr_width=base.lfsr_width, seed=base.seed,
         max_steps=base.max_steps, kernel_table=base.kernel_table,
         sigmoid_lut=sigmoid_table(base.lut_in_bits, lut_shift, base.lut_out_bits, lsb))
-    return Exported(params, w.reshape(base.n_out, base.n_in, base.n_kernels), biases)
+    return Exported(params, w, biases)
 
 
 class LinearAnn(torch.nn.Module):
@@ -207,15 +259,7 @@ class LinearAnn(torch.nn.Module):
 
 
 def train_ann(model: LinearAnn, x: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
-              desc: str) -> None:
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=cfg.lr)
-    for _ in tqdm(range(cfg.epochs), desc=desc, unit="epoch", leave=False):
-        order = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), cfg.batch):
-            idx = order[start:start + cfg.batch]
-            loss = torch.nn.functional.cross_entropy(model(x[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            model.clamp_()
+              desc: str) -> list[float]:
+    """Cross-entropy on intensities ``(B, n_in)`` in [0, 1]."""
+    return fit(model, x, labels, cfg,
+               lambda m, xb, yb: torch.nn.functional.cross_entropy(m(xb), yb), desc)
