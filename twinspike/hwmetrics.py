@@ -179,15 +179,13 @@ def report(m: HwMetrics, title: str = "") -> str:
 
 
 def demo_hw_check(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
-                  clock_mhz: float = DEFAULT_CLOCK_MHZ) -> bool:
-    """Run ``images`` on the MyHDL engines and the Cython evaluator, print one line saying
-    whether they agree (with cycles per inference and GSOPS), return whether they do."""
+                  clock_mhz: float = DEFAULT_CLOCK_MHZ) -> str:
+    """Run ``images`` on the MyHDL engines and the Cython evaluator; the one line the demo
+    prints: whether they agree, with the cycles per inference and the GSOPS."""
     m = hw_metrics(net, images, T, lanes, clock_mhz, synth=False)
     numbers = (f"cycles={m.cycles_per_inference:.0f} per inference, GSOPS={m.gsops:.3g} at "
                f"{m.clock_mhz:g} MHz")
     if m.agrees:
-        print(f"MyHDL engines == Cython evaluator on {m.images} test images: spikes, counts and "
-              f"classes agree ({numbers})")
-    else:
-        print(f"MyHDL engines != Cython evaluator on {m.images} test images ({numbers})")
-    return m.agrees
+        return (f"MyHDL engines == Cython evaluator on {m.images} test images: spikes, counts "
+                f"and classes agree ({numbers})")
+    return f"MyHDL engines != Cython evaluator on {m.images} test images ({numbers})"

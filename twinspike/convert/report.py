@@ -220,8 +220,10 @@ chosen for the network.
 
 def hardware_check(net: Network, images: np.ndarray, T: int) -> str | None:
     """Hook for the demo: compare the MyHDL engines with the Cython evaluator on ``images``
-    and return one line for the demo's output (``None``: no hardware check wired in yet)."""
-    return None
+    and return one line for the demo's output (``twinspike.hwmetrics.demo_hw_check``)."""
+    from twinspike.hwmetrics import demo_hw_check
+
+    return demo_hw_check(net, images, T)
 
 
 def run_demo(out: Path, runs: Path, retrain: bool = False, raster_T: int = GOAL_T) -> None:
