@@ -242,8 +242,9 @@ def memory_load(p: DenseEngineParams, layer: DenseLayer) -> list[tuple[int, int,
 @block
 def testbench(p: DenseEngineParams, layer: DenseLayer, events, values=None):
     """Self-checking bench: loads the memories through the write ports, runs the program of
-    ``events`` (with ``values``) and prints each output word as one hex line ``membranes . spikes . word .
-    read``, then the cycle count (decimal) from the edge accepting INIT to idle."""
+    ``events`` (with ``values``) and prints each output word as one hex line ``membranes .
+    spikes . word . read``, then the cycle count (decimal) from the edge accepting INIT to
+    idle."""
     events, values = check_run(p, layer, events, values)
     s = ports(p)
     clk, rst = s["clk"], s["rst"]
