@@ -46,6 +46,7 @@ setup(
         "twinspike.ext",
         "twinspike.equivalence",
         "twinspike.glm",
+        "twinspike.convert",
     ],
     package_dir={
         "twinspike": "twinspike",
@@ -54,6 +55,7 @@ setup(
         "twinspike.ext": "ext",
         "twinspike.equivalence": "equivalence",
         "twinspike.glm": "twinspike/glm",
+        "twinspike.convert": "twinspike/convert",
     },
     package_data={"twinspike.ext": ["*.pyx"]},
     ext_modules=cythonize(

@@ -218,6 +218,44 @@ def cmd_glm(args) -> int:
     return 0 if results.myhdl_agrees in (None, True) else 1
 
 
+def _setup_torch(args) -> None:
+    from twinspike.convert.report import setup_torch
+
+    if args.threads < 1:
+        raise UsageError(f"--threads {args.threads}: expected at least 1")
+    setup_torch(args.threads)
+
+
+def _torch_models(args) -> list[str]:
+    from twinspike.convert.report import RECIPES
+
+    models = args.models.split(",")
+    unknown = [m for m in models if m not in RECIPES]
+    if unknown:
+        raise UsageError(f"--models: unknown model(s) {', '.join(unknown)}: expected a "
+                         f"comma-separated subset of {','.join(RECIPES)}")
+    return models
+
+
+def cmd_accuracy(args) -> int:
+    from twinspike.convert.report import run_accuracy
+
+    models = _torch_models(args)
+    _setup_torch(args)
+    out = Path(args.out)
+    run_accuracy(models, Path(args.runs), out, out.with_suffix(".png"), retrain=args.retrain)
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from twinspike.convert.report import run_demo
+
+    _setup_torch(args)
+    run_demo(Path(args.out), Path(args.runs), retrain=args.retrain)
+    return 0
+
+
 def _add_app_commands(sub) -> None:
     """Commands of the network flow (demo, eval, ...) register here as they are added."""
     p = sub.add_parser("eval", help="accuracy and speed of a network on a test set (Cython)")
@@ -250,6 +288,25 @@ def _add_app_commands(sub) -> None:
     p.add_argument("--myhdl-images", type=int, default=4,
                    help="test samples also run on the MyHDL unit (default 4; 0 = none)")
     p.set_defaults(func=cmd_glm)
+
+    p = sub.add_parser("accuracy", help="train/convert MLP, CNN, VGG-11, ResNet-18 (QCFS, "
+                                        "w-bit weights); FP32 vs quantised DNN vs SNN at T")
+    p.add_argument("--models", default="mlp,cnn,vgg11,resnet18",
+                   help="comma-separated models (default: all four)")
+    p.add_argument("--out", default="docs/accuracy.md", help="markdown table (plot: same "
+                                                             "name .png)")
+    p.add_argument("--runs", default="runs", help="cache of trained weights (default runs/)")
+    p.add_argument("--retrain", action="store_true", help="ignore the cached weights")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.set_defaults(func=cmd_accuracy)
+
+    p = sub.add_parser("demo", help="train the digits CNN, convert it to an integer SNN, "
+                                    "accuracy vs T, plot and spike raster")
+    p.add_argument("--out", default="out/demo", help="folder for the PNGs (default out/demo)")
+    p.add_argument("--runs", default="runs", help="cache of trained weights (default runs/)")
+    p.add_argument("--retrain", action="store_true", help="ignore the cached weights")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.set_defaults(func=cmd_demo)
 
 
 def main(argv: list[str] | None = None) -> int:

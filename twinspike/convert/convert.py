@@ -1,4 +1,4 @@
-"""Conversion of a quant- or tandem-stage :class:`ConvertibleNet` into an integer :class:`Network`.
+"""Conversion of a quant- or snn-stage :class:`ConvertibleNet` into an integer :class:`Network`.
 
 Every node becomes one IF population with the node's integer parameters
 (:meth:`ConvertibleNet.integer_layers`, threshold balancing included): conv and dense synapses
@@ -51,10 +51,10 @@ def membrane_bits(net: ConvertibleNet, x_calib, timesteps: int, encoding: str = 
 @torch.no_grad()
 def to_network(net: ConvertibleNet, encoding: str = "direct", membrane_bits: int = 24,
                metadata: dict | None = None) -> Network:
-    """The integer SNN of a quant- or tandem-stage ``net`` for ``encoding`` (module docstring)."""
-    if net.stage not in ("quant", "tandem"):
+    """The integer SNN of a quant- or snn-stage ``net`` for ``encoding`` (module docstring)."""
+    if net.stage not in ("quant", "snn"):
         raise ValueError(f"to_network: {net.name} is in stage {net.stage!r}: expected 'quant' "
-                         "or 'tandem'")
+                         "or 'snn'")
     if membrane_bits > MAX_MEMBRANE_BITS:
         raise ValueError(f"to_network.membrane_bits={membrane_bits} is out of range: the "
                          f"network needs more than {MAX_MEMBRANE_BITS} bits")

@@ -19,10 +19,10 @@ runs in four **stages**:
   ``level / L``, and its level over ``L`` steps is ``clip(floor((L*I + v0) / theta), 0, L)``:
   exactly the spike count of the IF population at ``T = L`` for a constant input. A pool node
   of kernel ``k`` has weights 1, ``theta = k*k``, no bias and ``s = g_src / k*k``.
-
-* ``tandem`` (after the quant stage): the same integer network, run forward as the IF
-  populations themselves for ``timesteps`` steps (direct input), gradients through the spike
-  counts (:meth:`ConvertibleNet.tandem_counts`); logits ``= alpha * count / T``.
+* ``snn`` (after the quant stage): the same integer network run as the IF populations
+  themselves for ``timesteps`` steps (direct input; :meth:`ConvertibleNet.snn_counts`, exact
+  forward) and trained through time with a surrogate spike gradient; logits ``= alpha *
+  count / T``.
 
 Widths are multiplied by a ``width`` factor (channels ``round(base * width)``, at least 1).
 """
@@ -37,14 +37,15 @@ from torch import Tensor, nn
 
 from twinspike.network import INPUT, as_chw, conv_output_size
 
-from .quant import clamp_ste, clip_floor, fold_batchnorm, qcfs, quantise_weight, round_ste, weight_scale
+from .quant import (clip_floor, fold_batchnorm, qcfs, quantise_weight, round_ste, spike,
+                    weight_scale)
 
-STAGES = ("fp32", "qcfs", "quant", "tandem")
 SYNAPSE_KINDS = ("conv", "dense", "identity", "pool")
 #: DNN value of one unit of the first layer's per-step input, by input encoding: a direct
 #: event carries the pixel x (DNN input x/255); a rate spike has probability x/256.
 INPUT_UNITS = {"direct": 1 / 255, "rate": 256 / 255}
-#: Logit scale of the output levels in the qcfs and quant stages (the softmax temperature).
+#: Logit scale of the output level or count in the qcfs, quant and snn stages (the inverse
+#: softmax temperature of the training loss).
 OUTPUT_ALPHA = 10.0
 
 
@@ -143,7 +144,7 @@ class IntegerLayer:
 
 
 class ConvertibleNet(nn.Module):
-    """A DNN in one of :data:`STAGES` (module docstring) over uint8 images ``input_shape``."""
+    """A DNN in one of the stages of the module docstring over uint8 images ``input_shape``."""
 
     def __init__(self, name: str, input_shape: tuple[int, ...], nodes: list[Node],
                  levels: int = 8):
@@ -185,19 +186,19 @@ class ConvertibleNet(nn.Module):
         self.fold_batchnorm()
         self.stage, self.weight_bits = "quant", weight_bits
 
-    def to_tandem(self, timesteps: int) -> None:
-        """Enter the tandem stage (train the SNN of ``timesteps`` steps itself)."""
+    def to_snn(self, timesteps: int) -> None:
+        """Enter the snn stage (train the SNN of ``timesteps`` steps itself)."""
         if self.stage != "quant":
-            raise ValueError("ConvertibleNet.to_tandem: enter the quant stage first")
-        self.stage, self.timesteps = "tandem", timesteps
+            raise ValueError("ConvertibleNet.to_snn: enter the quant stage first")
+        self.stage, self.timesteps = "snn", timesteps
 
     # ------------------------------------------------------------------ forward passes
     def forward(self, x: Tensor) -> Tensor:
         """Logits of a batch of images (pixel values 0..255, any dtype)."""
         if self.stage == "quant":
             return OUTPUT_ALPHA * self.quant_levels(x)[self.nodes[-1].name] / self.levels
-        if self.stage == "tandem":
-            counts = self.tandem_counts(x, self.timesteps)
+        if self.stage == "snn":
+            counts = self.snn_counts(x, self.timesteps)
             return OUTPUT_ALPHA * counts[self.nodes[-1].name] / self.timesteps
         return self._float_forward(x.float() / 255)
 
@@ -280,32 +281,31 @@ class ConvertibleNet(nn.Module):
             units[node.name] = layer.unit
         return levels
 
-    def tandem_counts(self, x: Tensor, timesteps: int) -> dict[str, Tensor]:
-        """Quant stage, direct input: every population's spike count after ``timesteps`` steps
-        of the IF dynamics themselves (exact integer values, no saturation), with the
-        gradient of the rate model ``clip((sum_t I_t + v0) / theta, 0, T)`` (tandem
-        learning: the SNN runs forward, the gradient flows through its spike counts)."""
-        trains, units = {INPUT: x.float().unsqueeze(0)}, {INPUT: torch.tensor(INPUT_UNITS["direct"])}
+    def snn_counts(self, x: Tensor, timesteps: int) -> dict[str, Tensor]:
+        """Quant or snn stage, direct input: every population's spike count after
+        ``timesteps`` steps of the IF dynamics of ``docs/semantics.md`` (exact integer values
+        in float64, no saturation), differentiable through time with :func:`spike`'s
+        surrogate gradient."""
+        trains = {INPUT: x.float().unsqueeze(0)}
+        units = {INPUT: torch.tensor(INPUT_UNITS["direct"])}
         counts = {}
         for node in self.nodes:
             layer = self._integer_layer(node, units)
             current = sum(_project_train(syn, trains[syn.source], w)
                           for syn, w in zip(node.synapses, layer.weights))
-            current = (current + node.channel_view(layer.bias)).expand(timesteps, *current.shape[1:])
-            theta = layer.theta.detach().double()
-            v = torch.full_like(current[0], float(layer.v0), dtype=torch.float64)
+            current = current + node.channel_view(layer.bias)
+            current = current.double().expand(timesteps, *current.shape[1:])
+            theta = layer.theta.double()
+            v = torch.full_like(current[0], float(layer.v0))
             spikes = []
-            for step in current.detach().double():
+            for step in current:
                 v = v + step
-                fired = v >= theta
+                fired = spike(v - theta, theta.detach())
                 v = v - theta * fired
-                spikes.append(fired.float())
-            train = torch.stack(spikes)
-            rate = ((current.sum(0) + layer.v0) / layer.theta)
-            rate = clamp_ste(rate, 0, timesteps) if node.output else rate.clamp(0, timesteps)
-            count = rate + (train.sum(0) - rate).detach()
-            counts[node.name] = count
-            trains[node.name] = train + ((count - count.detach()) / timesteps).unsqueeze(0)
+                spikes.append(fired)
+            train = torch.stack(spikes).float()
+            counts[node.name] = train.sum(0)
+            trains[node.name] = train
             units[node.name] = layer.unit
         return counts
 
@@ -318,8 +318,10 @@ def _project_train(syn: Synapse, train: Tensor, weight: Tensor | None) -> Tensor
 
 # ---------------------------------------------------------------------- builders
 
-class _Builder:
-    """Adds nodes while tracking shapes; each method returns the new node's name."""
+class GraphBuilder:
+    """Builds a :class:`ConvertibleNet` node by node, tracking shapes: each method adds a node
+    fed by ``source`` (default: the last node added) with ``round(base * width)`` channels and
+    returns its name."""
 
     def __init__(self, input_shape: tuple[int, ...], width: float):
         self.shapes = {INPUT: tuple(input_shape)}
@@ -378,7 +380,7 @@ N_CLASSES = 10
 
 def mlp(input_shape=(1, 8, 8), width: float = 1.0, levels: int = 8) -> ConvertibleNet:
     """Two hidden layers of 256 * width neurons."""
-    b = _Builder(input_shape, width)
+    b = GraphBuilder(input_shape, width)
     b.dense("fc1", b.channels(256))
     b.dense("fc2", b.channels(256))
     b.dense("out", N_CLASSES, output=True)
@@ -387,7 +389,7 @@ def mlp(input_shape=(1, 8, 8), width: float = 1.0, levels: int = 8) -> Convertib
 
 def cnn(input_shape=(1, 8, 8), width: float = 1.0, levels: int = 8) -> ConvertibleNet:
     """conv32-conv64-pool-conv128-pool-dense (3x3 convs, padding 1, 2x2 sum-pools)."""
-    b = _Builder(input_shape, width)
+    b = GraphBuilder(input_shape, width)
     b.conv("conv1", 32)
     b.conv("conv2", 64)
     b.pool("pool1")
@@ -403,7 +405,7 @@ VGG11_LAYERS = (64, 128, "pool", 256, 256, "pool", 512, 512, "pool", 512, 512)
 
 def vgg11(input_shape=(1, 8, 8), width: float = 0.25, levels: int = 8) -> ConvertibleNet:
     """VGG-11 (CIFAR style, BN after every conv, one classifier layer)."""
-    b = _Builder(input_shape, width)
+    b = GraphBuilder(input_shape, width)
     convs = pools = 0
     for layer in VGG11_LAYERS:
         if layer == "pool":
@@ -419,7 +421,7 @@ def vgg11(input_shape=(1, 8, 8), width: float = 0.25, levels: int = 8) -> Conver
 def resnet18(input_shape=(1, 8, 8), width: float = 0.25, levels: int = 8) -> ConvertibleNet:
     """ResNet-18 (CIFAR style): 3x3 stem, basic blocks [2, 2, 2, 2] of 64/128/256/512 * width
     channels with strides 1/2/2/2 (8x8 -> 1x1), dense classifier."""
-    b = _Builder(input_shape, width)
+    b = GraphBuilder(input_shape, width)
     b.conv("stem", 64)
     for stage, (base, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), start=1):
         b.basic_block(f"s{stage}b1", base, stride)

@@ -8,6 +8,8 @@
   constant input ``z`` per step emits exactly ``L * h(z) / lam`` spikes in ``T = L`` steps.
 * **BN folding**: ``w' = w * gamma / sqrt(var + eps)`` per output channel and the bias
   ``b' = (b - mean) * gamma / sqrt(var + eps) + beta`` (running statistics, eval mode).
+* **Spike with a surrogate gradient**: :func:`spike` is the IF fire test ``v >= theta``
+  forward, with the triangle ``max(0, 1 - |v - theta| / theta) / theta`` as its derivative.
 * **Weight quantisation**: symmetric, per layer, ``bits`` signed: ``q = clip(round(w / s),
   -qmax, qmax)`` with ``qmax = 2**(bits-1) - 1`` and ``s = max|w| / qmax``.
 """
@@ -72,3 +74,21 @@ def quantise_weight(weight: Tensor, scale: Tensor, bits: int) -> Tensor:
     """Integer-valued ``clip(round(w / s), -qmax, qmax)`` (straight-through gradient)."""
     limit = qmax(bits)
     return round_ste(weight / scale).clamp(-limit, limit)
+
+
+class _Spike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, over: Tensor, width: Tensor) -> Tensor:
+        ctx.save_for_backward(over, width)
+        return (over >= 0).to(over.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        over, width = ctx.saved_tensors
+        return grad * (1 - over.abs() / width).clamp_min(0) / width, None
+
+
+def spike(over: Tensor, width: Tensor) -> Tensor:
+    """``1.0`` where ``over = v - theta >= 0`` else ``0.0``; surrogate derivative the triangle
+    of half-width ``width`` (= theta) and area 1."""
+    return _Spike.apply(over, width)

@@ -2,7 +2,7 @@
 
 For every model of :data:`RECIPES` (its :class:`Recipe` fixes the width multiplier, the QCFS
 levels and every stage's epochs), every weight width and two weight sets -- ``converted``
-(the quant stage: QAT, then plain conversion) and ``fine-tuned`` (the tandem stage, trained
+(the quant stage: QAT, then plain conversion) and ``fine-tuned`` (the snn stage, trained
 as the SNN at ``T = recipe.timesteps``) -- the integer network is built for the direct and the
 rate input encoding and run on the digits test split by the Cython evaluator
 (``twinspike.evaluate``) at every ``T`` of :data:`TIMESTEPS`. The DNN columns are the fp32
@@ -35,7 +35,7 @@ RECIPES = {
 TIMESTEPS = (1, 2, 4, 8, 16, 32)
 ENCODINGS = ("direct", "rate")
 #: Weight sets: the stage of :class:`Trained` they come from.
-VARIANTS = {"converted": "quant", "fine-tuned": "tandem"}
+VARIANTS = {"converted": "quant", "fine-tuned": "snn"}
 #: The paper's goal: the SNN at this T within GOAL_POINTS of the FP32 DNN.
 GOAL_T, GOAL_POINTS = 8, 1.0
 
@@ -241,8 +241,8 @@ def run_demo(out: Path, runs: Path, retrain: bool = False, raster_T: int = GOAL_
     out.mkdir(parents=True, exist_ok=True)
     plot_accuracy(rows, out / "demo_accuracy.png")
     bits = max(trained.recipe.weight_bits)
-    net = to_network(trained.tandem[bits], "direct",
-                     membrane_bits(trained.tandem[bits], split.x_train, max(TIMESTEPS)))
+    net = to_network(trained.snn[bits], "direct",
+                     membrane_bits(trained.snn[bits], split.x_train, max(TIMESTEPS)))
     image, label = split.x_test[0], int(split.y_test[0])
     plot_raster(net, image, raster_T, out / "demo_raster.png",
                 f"CNN w{bits} fine-tuned, direct input, test image 0 (label {label}), "

@@ -7,8 +7,8 @@
    folded into the weights and biases;
 3. per weight width ``w``: ``quant``, quantisation-aware fine-tuning of the integer network
    (w-bit weights, integer thresholds and biases, QCFS levels);
-4. per weight width: ``tandem``, fine-tuning of the SNN itself at ``T = timesteps`` (forward
-   through the IF dynamics, gradient through the spike counts).
+4. per weight width: ``snn``, fine-tuning of the SNN itself at ``T = timesteps`` (forward
+   through the exact IF dynamics, backpropagation through time with a surrogate gradient).
 
 Every stage trains with AdamW, cosine decay, seeded shuffles and random shifts of up to
 ``shift`` pixels. :func:`load_or_train` caches the state dicts (``torch.save``, read back with
@@ -32,22 +32,22 @@ from .models import MODELS, ConvertibleNet
 @dataclass(frozen=True)
 class Recipe:
     """How one model is trained: ``width`` multiplier, QCFS ``levels``, the SNN
-    ``timesteps`` of the tandem stage, epochs and learning rates per stage, batch size,
+    ``timesteps`` of the snn stage, epochs and learning rates per stage, batch size,
     augmentation ``shift`` (pixels) and seed."""
 
     model: str
     width: float
-    levels: int = 8
+    levels: int = 4
     timesteps: int = 8
     weight_bits: tuple[int, ...] = (8, 4)
-    epochs_fp32: int = 20
-    epochs_qcfs: int = 10
-    epochs_quant: int = 5
-    epochs_tandem: int = 5
+    epochs_fp32: int = 15
+    epochs_qcfs: int = 6
+    epochs_quant: int = 3
+    epochs_snn: int = 4
     lr_fp32: float = 2e-3
     lr_qcfs: float = 1e-3
     lr_quant: float = 2e-4
-    lr_tandem: float = 3e-4
+    lr_snn: float = 2e-4
     weight_decay: float = 1e-4
     batch_size: int = 64
     shift: int = 1
@@ -105,35 +105,40 @@ def fit(net: ConvertibleNet, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: 
 
 @torch.no_grad()
 def dnn_accuracy(net: ConvertibleNet, x, y, batch: int = 512) -> float:
-    """Test accuracy of the DNN: argmax of the logits (fp32, qcfs) or of the output QCFS
-    levels (quant, tandem: the quantised DNN), ties to the lowest index."""
+    """Test accuracy of the DNN read out linearly: argmax (ties to the lowest index) of the
+    output node's pre-activation -- the fp32 logits, the QCFS net's ``z``, or for the quant
+    and snn stages the quantised DNN's current ``I`` (the QCFS levels below it)."""
     net.eval()
     x, y = torch.as_tensor(x), torch.as_tensor(y)
-    if net.weight_bits is None:
-        outputs = [net(x[i:i + batch]) for i in range(0, len(x), batch)]
-    else:
-        out = net.nodes[-1].name
-        outputs = [net.quant_levels(x[i:i + batch])[out] for i in range(0, len(x), batch)]
+    out = net.nodes[-1].name
+    outputs = []
+    for i in range(0, len(x), batch):
+        if net.weight_bits is None:
+            outputs.append(net.preactivations(x[i:i + batch])[out])
+        else:
+            currents: dict = {}
+            net.quant_levels(x[i:i + batch], currents=currents)
+            outputs.append(currents[out])
     return float((torch.cat(outputs).argmax(1) == y).double().mean())
 
 
 @dataclass
 class Trained:
     """The nets of one recipe: ``fp32``, ``qcfs`` (float weights, BN folded), and by weight
-    width ``quant`` and ``tandem``; their DNN test accuracies; training seconds."""
+    width ``quant`` and ``snn``; their DNN test accuracies; training seconds."""
 
     recipe: Recipe
     fp32: ConvertibleNet
     qcfs: ConvertibleNet
     quant: dict[int, ConvertibleNet]
-    tandem: dict[int, ConvertibleNet]
+    snn: dict[int, ConvertibleNet]
     seconds: float = 0.0
     accuracy: dict[str, float] = field(default_factory=dict)
 
     def measure(self, x_test, y_test) -> None:
         self.accuracy = {"fp32": dnn_accuracy(self.fp32, x_test, y_test),
                          "qcfs": dnn_accuracy(self.qcfs, x_test, y_test)}
-        for stage in ("quant", "tandem"):
+        for stage in ("quant", "snn"):
             for bits, net in getattr(self, stage).items():
                 self.accuracy[f"{stage}{bits}"] = dnn_accuracy(net, x_test, y_test)
 
@@ -148,17 +153,17 @@ def co_optimise(recipe: Recipe, x_train, y_train) -> Trained:
     net.to_qcfs(x[:512])
     fit(net, x, y, recipe.epochs_qcfs, recipe.lr_qcfs, recipe, f"{recipe.model} qcfs")
     net.fold_batchnorm()
-    quant, tandem = {}, {}
+    quant, snn = {}, {}
     for bits in recipe.weight_bits:
         quant[bits] = copy.deepcopy(net)
         quant[bits].to_quant(bits)
         fit(quant[bits], x, y, recipe.epochs_quant, recipe.lr_quant, recipe,
             f"{recipe.model} quant w{bits}")
-        tandem[bits] = copy.deepcopy(quant[bits])
-        tandem[bits].to_tandem(recipe.timesteps)
-        fit(tandem[bits], x, y, recipe.epochs_tandem, recipe.lr_tandem, recipe,
-            f"{recipe.model} tandem w{bits} T{recipe.timesteps}")
-    return Trained(recipe, fp32, net, quant, tandem, seconds=time.perf_counter() - start)
+        snn[bits] = copy.deepcopy(quant[bits])
+        snn[bits].to_snn(recipe.timesteps)
+        fit(snn[bits], x, y, recipe.epochs_snn, recipe.lr_snn, recipe,
+            f"{recipe.model} snn w{bits} T{recipe.timesteps}")
+    return Trained(recipe, fp32, net, quant, snn, seconds=time.perf_counter() - start)
 
 
 def save_trained(trained: Trained, path: Path) -> None:
@@ -166,7 +171,7 @@ def save_trained(trained: Trained, path: Path) -> None:
     torch.save({"recipe": asdict(trained.recipe), "seconds": trained.seconds,
                 "fp32": trained.fp32.state_dict(), "qcfs": trained.qcfs.state_dict(),
                 **{stage: {bits: net.state_dict() for bits, net in getattr(trained, stage).items()}
-                   for stage in ("quant", "tandem")}},
+                   for stage in ("quant", "snn")}},
                path)
 
 
@@ -183,15 +188,15 @@ def load_trained(recipe: Recipe, path: Path, input_shape) -> Trained | None:
     qcfs.stage = "qcfs"
     qcfs.fold_batchnorm()
     qcfs.load_state_dict(state["qcfs"])
-    quant, tandem = {}, {}
+    quant, snn = {}, {}
     for bits in recipe.weight_bits:
         quant[bits] = copy.deepcopy(qcfs)
         quant[bits].to_quant(bits)
         quant[bits].load_state_dict(state["quant"][bits])
-        tandem[bits] = copy.deepcopy(quant[bits])
-        tandem[bits].to_tandem(recipe.timesteps)
-        tandem[bits].load_state_dict(state["tandem"][bits])
-    return Trained(recipe, fp32, qcfs, quant, tandem, seconds=state["seconds"])
+        snn[bits] = copy.deepcopy(quant[bits])
+        snn[bits].to_snn(recipe.timesteps)
+        snn[bits].load_state_dict(state["snn"][bits])
+    return Trained(recipe, fp32, qcfs, quant, snn, seconds=state["seconds"])
 
 
 def load_or_train(recipe: Recipe, runs: Path, x_train, y_train,
