@@ -9,13 +9,17 @@ repeated over each channel's neurons; ``v0 = theta // 2``.
 
 The membrane width is the smallest that holds every threshold, bias and the membrane range a
 neuron reaches in ``T`` steps at its mean per-step current on calibration images (``theta +
-T * max|I|``), at least :data:`MIN_MEMBRANE_BITS`; :func:`saturation_free` checks it.
+T * max|I|``), at least :data:`MIN_MEMBRANE_BITS`; :func:`saturation_free` checks it on test
+images.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
 
+from twinspike.evaluate import evaluate
 from twinspike.network import Network, Population, Projection
 from twinspike.sw.if_pe_array import MAX_MEMBRANE_BITS
 
@@ -74,3 +78,10 @@ def to_network(net: ConvertibleNet, encoding: str = "direct", membrane_bits: int
     return Network(net.input_shape, tuple(populations), input_bits=8, encoding=encoding,
                    weight_bits=net.weight_bits, membrane_bits=membrane_bits,
                    metadata={**info, **(metadata or {})})
+
+
+def saturation_free(net: Network, images, T: int) -> bool:
+    """Whether ``net`` gives the same output spike counts on ``images`` over ``T`` steps as
+    with the widest membranes (so its membrane saturation, if any, changes nothing)."""
+    wide = dataclasses.replace(net, membrane_bits=MAX_MEMBRANE_BITS)
+    return bool(np.array_equal(evaluate(net, images, T).counts, evaluate(wide, images, T).counts))

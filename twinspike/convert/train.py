@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,13 +41,13 @@ class Recipe:
     timesteps: int = 8
     weight_bits: tuple[int, ...] = (8, 4)
     epochs_fp32: int = 15
-    epochs_qcfs: int = 6
-    epochs_quant: int = 3
-    epochs_snn: int = 4
+    epochs_qcfs: int = 10
+    epochs_quant: int = 8
+    epochs_snn: int = 6
     lr_fp32: float = 2e-3
     lr_qcfs: float = 1e-3
     lr_quant: float = 2e-4
-    lr_snn: float = 2e-4
+    lr_snn: float = 5e-4
     weight_decay: float = 1e-4
     batch_size: int = 64
     shift: int = 1
@@ -125,7 +125,7 @@ def dnn_accuracy(net: ConvertibleNet, x, y, batch: int = 512) -> float:
 @dataclass
 class Trained:
     """The nets of one recipe: ``fp32``, ``qcfs`` (float weights, BN folded), and by weight
-    width ``quant`` and ``snn``; their DNN test accuracies; training seconds."""
+    width ``quant`` and ``snn``; the seconds their training took."""
 
     recipe: Recipe
     fp32: ConvertibleNet
@@ -133,14 +133,6 @@ class Trained:
     quant: dict[int, ConvertibleNet]
     snn: dict[int, ConvertibleNet]
     seconds: float = 0.0
-    accuracy: dict[str, float] = field(default_factory=dict)
-
-    def measure(self, x_test, y_test) -> None:
-        self.accuracy = {"fp32": dnn_accuracy(self.fp32, x_test, y_test),
-                         "qcfs": dnn_accuracy(self.qcfs, x_test, y_test)}
-        for stage in ("quant", "snn"):
-            for bits, net in getattr(self, stage).items():
-                self.accuracy[f"{stage}{bits}"] = dnn_accuracy(net, x_test, y_test)
 
 
 def co_optimise(recipe: Recipe, x_train, y_train) -> Trained:
