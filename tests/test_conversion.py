@@ -151,11 +151,11 @@ def test_conversion_gives_a_valid_network_within_its_widths(digits, bits, tmp_pa
     assert saturation_free(snn, digits.x_test[:60], 16)
 
 
-def test_to_network_refuses_a_float_stage(digits):
-    net = GraphBuilder((1, 8, 8), 1.0)
-    net.dense("out", 10, output=True)
+def test_to_network_refuses_a_float_stage():
+    b = GraphBuilder((1, 8, 8), 1.0)
+    b.dense("out", 10, output=True)
     with pytest.raises(ValueError, match="stage 'fp32'"):
-        to_network(net.build("one", 4))
+        to_network(b.build("one", 4))
 
 
 def test_the_torch_snn_is_the_cython_evaluator_spike_for_spike(digits):
@@ -170,6 +170,29 @@ def test_the_torch_snn_is_the_cython_evaluator_spike_for_spike(digits):
             expected = evaluate(upto, images, T).counts
             assert np.array_equal(counts[pop.name].reshape(len(images), -1).numpy(), expected), \
                 (T, pop.name)
+
+
+def test_stages_come_in_order():
+    b = GraphBuilder((1, 8, 8), 1.0)
+    b.dense("out", 10, output=True)
+    net = b.build("one", 4)
+    with pytest.raises(ValueError, match="qcfs stage first"):
+        net.to_quant(8)
+    with pytest.raises(ValueError, match="quant stage first"):
+        net.to_snn(8)
+
+
+def test_snn_stage_trains_even_a_silent_output_layer(digits):
+    net = tiny_net(digits, 8)
+    net.to_snn(8)
+    out = net.nodes[-1]
+    with torch.no_grad():
+        out.bias.fill_(-10.0)                   # no output neuron can fire within T steps
+    x, y = torch.as_tensor(digits.x_train[:32]), torch.as_tensor(digits.y_train[:32])
+    logits = net(x)
+    assert not logits.any()
+    torch.nn.functional.cross_entropy(logits, y).backward()
+    assert out.synapses[0].weight.grad.abs().sum() > 0
 
 
 def test_spike_counts_at_t_equal_l_follow_the_qcfs_levels(digits):

@@ -285,7 +285,9 @@ class ConvertibleNet(nn.Module):
         """Quant or snn stage, direct input: every population's spike count after
         ``timesteps`` steps of the IF dynamics of ``docs/semantics.md`` (exact integer values
         in float64, no saturation), differentiable through time with :func:`spike`'s
-        surrogate gradient."""
+        surrogate gradient; the output count's gradient is instead that of its total current
+        over ``theta`` (straight through, so an output neuron that stopped firing still
+        learns)."""
         trains = {INPUT: x.float().unsqueeze(0)}
         units = {INPUT: torch.tensor(INPUT_UNITS["direct"])}
         counts = {}
@@ -304,7 +306,11 @@ class ConvertibleNet(nn.Module):
                 v = v - theta * fired
                 spikes.append(fired)
             train = torch.stack(spikes).float()
-            counts[node.name] = train.sum(0)
+            count = train.sum(0)
+            if node.output:
+                rate = (current.sum(0) / theta).float()
+                count = count + (rate - rate.detach())
+            counts[node.name] = count
             trains[node.name] = train
             units[node.name] = layer.unit
         return counts

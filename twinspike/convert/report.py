@@ -95,9 +95,10 @@ def markdown_table(rows: list[Row]) -> str:
             "quantised DNN", *(f"T={T}" for T in timesteps), f"FP32 - SNN(T={GOAL_T})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
+        membrane = f"{row.membrane_bits}{'' if row.saturation_free else '*'}"
+        dnns = (row.fp32, row.qcfs, row.quant)
         cells = [row.model, f"{row.width:g}", str(row.weight_bits), row.variant, row.encoding,
-                 f"{row.membrane_bits}{'' if row.saturation_free else '*'}", *(f"{100 * a:.2f}" for a in (row.fp32, row.qcfs,
-                                                                       row.quant)),
+                 membrane, *(f"{100 * a:.2f}" for a in dnns),
                  *(f"{100 * row.snn[T]:.2f}" for T in timesteps), f"{row.gap:+.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
