@@ -150,7 +150,7 @@ def converted_digits(model: str, split, cache: Path) -> Network | None:
         return None
     fp32, qcfs, quant = QUICK_EPOCHS
     recipe = Recipe(model=model, width=1.0, weight_bits=(8,), epochs_fp32=fp32,
-                    epochs_qcfs=qcfs, epochs_quant=quant, epochs_tandem=0, seed=0)
+                    epochs_qcfs=qcfs, epochs_quant=quant, epochs_snn=0, seed=0)
     path = cache / f"digits-{model}"
     if path.with_suffix(".json").is_file():
         net = load(path)
