@@ -37,7 +37,7 @@ another geometry is first rewritten with ``shortcut_weights``).
 """
 import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb,
-                   always_seq, block, delay, instance, intbv, modbv)
+                   always_seq, block, instance, intbv, modbv)
 
 from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane,
                                       lane_multiplier, rom_driver, scaled_weight, signed_signal,
@@ -45,6 +45,7 @@ from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane
 from twinspike.sw.conv_engine import (ConvEngineParams, FireConfig, axis_taps, bias_image,
                                       check_run, engine_projections, weight_image)
 from twinspike.sw.if_pe_array import LEAK_SHIFT_BITS
+from twinspike.hw.toolchain import bench_clock
 
 Params = ConvEngineParams
 ST_IDLE, ST_GEN, ST_CLEAR, ST_FIRE = range(4)
@@ -456,11 +457,7 @@ def testbench(p: ConvEngineParams, weights, spikes, config: FireConfig):
         ev_valid.next = in_active and in_kind == IN_EVENT
         fire.next = in_active and in_kind == IN_FIRE
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

@@ -33,13 +33,14 @@ padding lanes 0) and ``out_membranes`` (the word after the operation). ``busy`` 
 either pipeline stage holds a word.
 """
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb, always_seq,
-                   block, delay, instance, intbv)
+                   block, instance, intbv)
 
 from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane,
                                       lane_multiplier, rom_driver, scaled_weight, signed_signal,
                                       unsigned_signal)
 from twinspike.sw.dense_engine import DenseEngineParams, DenseLayer, check_run
 from twinspike.sw.if_pe_array import LEAK_SHIFT_BITS
+from twinspike.hw.toolchain import bench_clock
 
 Params = DenseEngineParams
 CMD_EVENT, CMD_FIRE, CMD_INIT, CMD_READ = 0, 1, 2, 3
@@ -299,11 +300,7 @@ def testbench(p: DenseEngineParams, layer: DenseLayer, events, values=None):
         if running and (cmd_valid or busy):
             cycles.next = cycles + 1
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

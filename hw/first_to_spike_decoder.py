@@ -9,11 +9,12 @@ Two argmax trees (``hw/argmax.py``): one over the spike bits, whose lowest-index
 the lowest spiking class, and one over the membranes with their sign bits inverted (offset
 binary, so unsigned order is signed order).
 """
-from myhdl import (ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, delay, instance,
+from myhdl import (ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, instance,
                    intbv)
 
 from twinspike.hw.argmax import argmax_tree
 from twinspike.sw.first_to_spike_decoder import OUTPUTS, FirstToSpikeDecoderParams
+from twinspike.hw.toolchain import bench_clock
 
 Params = FirstToSpikeDecoderParams
 
@@ -128,11 +129,7 @@ def testbench(p: FirstToSpikeDecoderParams, first, valid, spikes, mem_valid, mem
     n_cycles = len(first_seq)
     exit_seen = Signal(bool(0))
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

@@ -23,9 +23,10 @@ Configuration: ``w_we``/``w_addr``/``w_data`` write a weight word, ``b_we``/``b_
 a bias; ``start`` (while idle) begins an inference of ``n_steps`` timesteps (1..max_steps).
 """
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb,
-                   always_seq, block, concat, delay, enum, instance, intbv)
+                   always_seq, block, concat, enum, instance, intbv)
 
 from twinspike.hw.if_pe_array import rom_driver, signed_signal, unsigned_signal
+from twinspike.hw.toolchain import bench_clock
 from twinspike.hw.lfsr import lfsr
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.glm_neuron import (GlmNeuronParams, check_biases, check_params, check_spikes,
@@ -348,11 +349,7 @@ def testbench(p: GlmNeuronParams, weights, biases, spikes):
         else:
             spike_address.next = 0
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

@@ -20,8 +20,9 @@ two's complement), ``bias`` (lane ``i`` in bits ``[i*m, (i+1)*m)``), ``theta`` (
 ``leak_shift``; outputs ``membranes`` (lane ``i`` in bits ``[i*m, (i+1)*m)``) and ``spikes``.
 """
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
-                   delay, instance, intbv)
+                   instance, intbv)
 
+from twinspike.hw.toolchain import bench_clock
 from twinspike.sw.common import check_range, signed_max, signed_min
 from twinspike.sw.if_pe_array import (LEAK_SHIFT_BITS, MAX_MEMBRANE_BITS, MIN_MEMBRANE_BITS,
                                       OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, IfPeOps, IfPeParams,
@@ -230,11 +231,7 @@ def testbench(p: IfPeParams, ops: IfPeOps):
         weights.next = wt_flat
         bias.next = bs_flat
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

@@ -5,10 +5,10 @@ lane one step on this clock edge) and ``value`` (all lane states, lane ``i`` in 
 ``[i*W, (i+1)*W)``). One single-lane register per lane, so the Verilog stays free of
 variable part-selects.
 """
-from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, delay,
-                   instance, intbv)
+from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, instance, intbv)
 
 from twinspike.sw.lfsr import LfsrParams
+from twinspike.hw.toolchain import bench_clock
 
 Params = LfsrParams
 
@@ -66,11 +66,7 @@ def testbench(p: LfsrParams, n_steps: int):
     clk, rst, en, value = s["clk"], s["rst"], s["en"], s["value"]
     dut = lfsr(clk, rst, en, value, p)
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

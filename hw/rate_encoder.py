@@ -13,10 +13,11 @@ seeds), ``load`` and ``pixel`` (``in_bits``), ``en``, and ``spikes`` (``n_inputs
   ``load`` low advances every lane one step (the next timestep).
 """
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq,
-                   block, delay, instance, intbv)
+                   block, instance, intbv)
 
 from twinspike.hw.lfsr import lfsr
 from twinspike.sw.rate_encoder import RateEncoderParams
+from twinspike.hw.toolchain import bench_clock
 
 Params = RateEncoderParams
 
@@ -90,11 +91,7 @@ def testbench(p: RateEncoderParams, images, n_steps: int):
     en, spikes = s["en"], s["spikes"]
     dut = rate_encoder(clk, rst, load, pixel, en, spikes, p)
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

@@ -6,10 +6,11 @@ Ports: ``clk``, ``rst`` (synchronous, active high), ``first``, ``valid``, ``spik
 (``hw/argmax.py``) over the registered counts.
 """
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
-                   delay, instance, intbv)
+                   instance, intbv)
 
 from twinspike.hw.argmax import argmax_tree
 from twinspike.sw.spike_count_decoder import SpikeCountDecoderParams
+from twinspike.hw.toolchain import bench_clock
 
 Params = SpikeCountDecoderParams
 
@@ -74,11 +75,7 @@ def testbench(p: SpikeCountDecoderParams, first, valid, spikes):
     spike_seq = tuple(int(v) for v in spikes.reshape(-1))  # row-major: cycle c, class i
     n_cycles = len(first_seq)
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

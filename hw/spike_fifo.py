@@ -10,9 +10,10 @@ comparison with ``depth - 1``, so any depth works. A read and a write never hit 
 in one cycle (reading needs ``count > 0``, writing ``count < depth``).
 """
 from myhdl import (ResetSignal, Signal, StopSimulation, always, always_comb, always_seq, block, concat,
-                   delay, instance, intbv)
+                   instance, intbv)
 
 from twinspike.sw.spike_fifo import OUTPUTS, SpikeFifoParams
+from twinspike.hw.toolchain import bench_clock
 
 Params = SpikeFifoParams
 
@@ -101,11 +102,7 @@ def testbench(p: SpikeFifoParams, push_valid, push_addr, push_eot, pop):
                                              for a in (push_valid, push_addr, push_eot, pop))
     n_cycles = len(valid_seq)
 
-    @instance
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
+    clock = bench_clock(clk)
 
     @instance
     def stimulus():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import myhdl
-from myhdl import Simulation, StopSimulation
+from myhdl import Simulation, StopSimulation, block, delay, instance
 
 PCK_NAME = f"pck_myhdl_{myhdl.__version__.replace('.', '')[:3]}.vhd"
 INSTALL_HINT = "apt-get update && apt-get install -y ghdl yosys iverilog"
@@ -34,6 +34,20 @@ def require(tool: str) -> str:
     if path is None:
         raise ToolMissing(f"'{tool}' is not installed (install with: {INSTALL_HINT})")
     return path
+
+
+@block
+def bench_clock(clk, half_period: int = 5):
+    """The test benches' free-running clock (an @instance loop: VHDL benches cannot convert
+    ``@always(delay(..))``)."""
+
+    @instance
+    def clock():
+        while True:
+            yield delay(half_period)
+            clk.next = not clk
+
+    return clock
 
 
 #: Every bench prints this as its last line, so an early stop (or no output) is caught.
