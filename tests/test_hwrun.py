@@ -95,6 +95,15 @@ def test_conv_network_on_engines_equals_cython(digits):
     assert (hw.engine_ops > hw.sops).all()
 
 
+def test_parallel_workers_give_the_single_process_result(digits):
+    net = dense_net("direct")
+    one = run_network_on_engines(net, digits[:3], 2, lanes=4)
+    split = run_network_on_engines(net, digits[:3], 2, lanes=4, workers=2)
+    assert split == one                                  # every field, images in order
+    with pytest.raises(ValueError, match="workers"):
+        run_network_on_engines(net, digits[:1], 2, workers=0)
+
+
 def test_engine_plan_maps_populations_to_engines():
     plan = engine_plan(conv_net(), lanes=4)
     assert [(s.kind, s.banks) for s in plan] == [

@@ -191,7 +191,7 @@ def cmd_hw_metrics(args) -> int:
     images = x_test.reshape(len(x_test), *net.input_shape)
     try:
         metrics = hw_metrics(net, images, args.T, lanes=args.lanes, clock_mhz=args.clock_mhz,
-                             synth=not args.no_synth)
+                             synth=not args.no_synth, workers=args.workers)
     except (ValueError, NotImplementedError) as exc:
         raise UsageError(str(exc)) from None
     print(report(metrics, f"{args.model} on {args.data}"))
@@ -275,6 +275,8 @@ def _add_app_commands(sub) -> None:
     p.add_argument("--clock-mhz", type=float, default=100.0,
                    help="assumed clock for GSOPS (default 100 MHz; not timing closure)")
     p.add_argument("--no-synth", action="store_true", help="skip the Yosys synthesis")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes simulating the images in parallel (default 1)")
     p.set_defaults(func=cmd_hw_metrics)
 
     p = sub.add_parser("glm", help="train the binary GLM SNN (first-to-spike), accuracy vs T")

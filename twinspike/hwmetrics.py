@@ -102,14 +102,15 @@ def synthesise(slots, workdir=None) -> tuple[EngineResources, ...]:
 
 
 def hw_metrics(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
-               clock_mhz: float = DEFAULT_CLOCK_MHZ, synth: bool = True) -> HwMetrics:
-    """Run ``images`` on the MyHDL engines and on the Cython evaluator and derive the metrics
-    (module docstring); ``synth=False`` skips Yosys."""
+               clock_mhz: float = DEFAULT_CLOCK_MHZ, synth: bool = True,
+               workers: int = 1) -> HwMetrics:
+    """Run ``images`` on the MyHDL engines (``workers`` processes) and on the Cython evaluator
+    and derive the metrics (module docstring); ``synth=False`` skips Yosys."""
     if not isinstance(clock_mhz, (int, float)) or not 0 < clock_mhz <= 1000:
         raise ValueError(f"hw_metrics.clock_mhz={clock_mhz!r} is out of range: expected a "
                          "number in (0, 1000]")
     check_range("hw_metrics", "images", len(images), 1, 1 << 20)
-    result = run_network_on_engines(net, images, T, lanes)
+    result = run_network_on_engines(net, images, T, lanes, workers)
     agrees = agree(result, evaluate(net, images, T))
     resources = synthesise(result.engines) if synth else ()
     return HwMetrics(len(images), T, lanes, float(clock_mhz), agrees, result, resources)
@@ -179,10 +180,10 @@ def report(m: HwMetrics, title: str = "") -> str:
 
 
 def demo_hw_check(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
-                  clock_mhz: float = DEFAULT_CLOCK_MHZ) -> str:
+                  clock_mhz: float = DEFAULT_CLOCK_MHZ, workers: int = 1) -> str:
     """Run ``images`` on the MyHDL engines and the Cython evaluator; the one line the demo
     prints: whether they agree, with the cycles per inference and the GSOPS."""
-    m = hw_metrics(net, images, T, lanes, clock_mhz, synth=False)
+    m = hw_metrics(net, images, T, lanes, clock_mhz, synth=False, workers=workers)
     numbers = (f"cycles={m.cycles_per_inference:.0f} per inference, GSOPS={m.gsops:.3g} at "
                f"{m.clock_mhz:g} MHz")
     if m.agrees:

@@ -40,6 +40,7 @@ but every synaptic operation and every fire step happens inside a MyHDL engine s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 import myhdl._intbv
@@ -450,13 +451,31 @@ def _run_conv(slot: EngineSlot, pop: Population, sources: list[np.ndarray]) -> _
 
 # ----------------------------------------------------------------------------- whole network
 
-def run_network_on_engines(net: Network, images, T: int, lanes: int = DEFAULT_LANES) -> HwResult:
+def run_network_on_engines(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
+                           workers: int = 1) -> HwResult:
     """Run ``images[B, *input_shape]`` for ``T`` timesteps on the MyHDL engines (module
-    docstring): the outputs of ``twinspike.evaluate.evaluate`` plus the hardware counts."""
+    docstring): the outputs of ``twinspike.evaluate.evaluate`` plus the hardware counts.
+
+    ``workers > 1`` splits the images into that many contiguous chunks, each simulated in its
+    own process (MyHDL is pure Python and single-threaded); the engines keep no state from one
+    image to the next, so the joined result is the one a single run gives."""
     pixels = check_inputs(net, images, T)
     if not len(pixels):
         raise ValueError("run_network_on_engines needs at least one image")
+    check_range("run_network_on_engines", "workers", workers, 1, 256)
     plan = engine_plan(net, lanes)
+    chunks = [c for c in np.array_split(np.arange(len(pixels)), workers) if len(c)]
+    if len(chunks) > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        # spawn, not fork: the parent may hold OpenMP and torch threads.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
+            parts = list(pool.map(run_network_on_engines, [net] * len(chunks),
+                                  [np.asarray(images)[c] for c in chunks], [T] * len(chunks),
+                                  [lanes] * len(chunks)))
+        return _join(parts)
     events = {INPUT: input_events(net, pixels, T)}
     runs = []
     for slot, pop in zip(plan, net.populations):
@@ -479,3 +498,12 @@ def run_network_on_engines(net: Network, images, T: int, lanes: int = DEFAULT_LA
                     formula_cycles=np.stack([r.formula for r in runs], axis=1),
                     load_cycles=np.array([r.load_cycles for r in runs], dtype=np.int64),
                     engines=plan)
+
+
+def _join(parts: list[HwResult]) -> HwResult:
+    """One :class:`HwResult` of consecutive image chunks (per-image arrays concatenated; the
+    engines and their load cycles are the same in every part)."""
+    once = {"load_cycles", "engines"}
+    return HwResult(**{f.name: getattr(parts[0], f.name) if f.name in once
+                       else np.concatenate([getattr(p, f.name) for p in parts])
+                       for f in dataclasses.fields(HwResult)})
