@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import snn_peers  # noqa: E402  (the benchmarks folder is not a package)
 
+from twinspike.atomic import write_text  # noqa: E402
 from twinspike.ext import network as cy  # noqa: E402
 from twinspike.network import Network, Population, Projection, as_chw, load, save  # noqa: E402
 from twinspike.sw.common import signed_max  # noqa: E402
@@ -564,7 +565,7 @@ def main(argv=None) -> None:
     text = report(args, nets, stats, results, skipped, peak, load)
     print(text)
     if not args.no_write:
-        args.out.write_text(text + "\n")
+        write_text(args.out, text + "\n")
         print(f"wrote {args.out}", file=sys.stderr)
 
 

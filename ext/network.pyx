@@ -11,7 +11,8 @@ a data set through it.
 A direct-encoded input sends the same events every timestep, so a dense or conv projection
 from it adds the same current each step: :func:`run_image` sums its positive and negative
 parts once per image and adds the current whole whenever no partial sum can saturate, which is
-exactly the event-by-event result (and the same SOP count) at a fraction of the work.
+exactly the event-by-event result (and the same SOP count) at a fraction of the work; a dense
+projection of spikes skips the per-add clamps when no membrane can reach its bounds.
 """
 import cython
 import numpy as np
@@ -62,7 +63,9 @@ cdef enum:
     P_POS = 6         # a direct-input dense/conv projection: offsets of its positive and
     P_NEG = 7         # negative weight parts, and of its positive/negative current sums in
     P_CURRENT = 8     # the per-image current buffer; -1 for other projections
-    P_COLS = 9
+    P_BOUND = 9       # a spike-driven dense projection: offset of its per-target sums of the
+                      # positive and of the negative weights in the bounds array; else -1
+    P_COLS = 10
 
 
 ctypedef struct Net:
@@ -70,6 +73,7 @@ ctypedef struct Net:
     const i64* projections
     const w_t* weights
     const v_t* bias
+    const v_t* bounds
     Py_ssize_t n_pops, n_in, T
     bint direct
     v_t lo, hi
@@ -94,7 +98,8 @@ class CompiledNetwork:
         rows = {INPUT: 0}
         sources = [[net.n_inputs, *as_chw(net.input_shape), 0, 0, 0, 0, 0, 0, 0]]
         projections, weights, biases = [], [], []
-        n_weights, n_neurons, n_current = 0, 0, 0
+        n_weights, n_neurons, n_current, n_bounds = 0, 0, 0, 0
+        bounds = []
         split = []                    # direct-input dense/conv: (row, weights, target size)
         for l, pop in enumerate(net.populations):
             perm = channel_last(pop.shape)
@@ -107,8 +112,15 @@ class CompiledNetwork:
                     w = proj.weight.transpose(1, 2, 3, 0)
                 constant = (net.encoding == "direct" and proj.source == INPUT
                             and proj.kind in ("dense", "conv"))
+                bound = -1
+                if proj.kind == "dense" and not constant:
+                    bound = n_bounds
+                    # int64 sums, capped: a cap only makes the no-saturation test stricter
+                    bounds += [np.minimum(np.maximum(w, 0).sum(axis=0, dtype=np.int64), CAP),
+                               np.maximum(np.minimum(w, 0).sum(axis=0, dtype=np.int64), -CAP)]
+                    n_bounds += 2 * pop.size
                 projections.append([KINDS[proj.kind], rows[proj.source], n_weights,
-                                    proj.kernel, proj.stride, proj.padding, -1, -1, -1])
+                                    proj.kernel, proj.stride, proj.padding, -1, -1, -1, bound])
                 weights.append(w.reshape(-1))
                 n_weights += w.size
                 if constant:
@@ -119,7 +131,7 @@ class CompiledNetwork:
             biases.append(pop.bias[perm])
             n_neurons += pop.size
         for j, w, size in split:
-            projections[j][P_POS:] = [n_weights, n_weights + w.size, n_current]
+            projections[j][P_POS:P_BOUND] = [n_weights, n_weights + w.size, n_current]
             weights += [np.maximum(w, 0), np.minimum(w, 0)]
             n_weights += 2 * w.size
             n_current += 2 * size
@@ -128,6 +140,7 @@ class CompiledNetwork:
         self.weights = np.concatenate(weights).astype(np.int8)
         self.n_current = n_current
         self.bias = np.concatenate(biases).astype(np.int32)
+        self.bounds = np.concatenate(bounds + [np.zeros(1)]).astype(np.int32)  # never empty
         self.n_neurons = n_neurons
 
 
@@ -174,6 +187,7 @@ cdef inline Py_ssize_t project_events(const Net* n, const i64* p, const w_t* wei
 #: Bound of the constant-current sums: no int32 overflow when a membrane or a product is added.
 cdef enum:
     CURRENT_CAP = 1 << 30
+CAP = CURRENT_CAP
 
 
 cdef inline bint add_constant(v_t* v, const v_t* pos, const v_t* neg, Py_ssize_t size,
@@ -182,10 +196,7 @@ cdef inline bint add_constant(v_t* v, const v_t* pos, const v_t* neg, Py_ssize_t
     projection's saturating adds lies in ``v + neg .. v + pos`` -- so that the result equals
     the event-by-event one; returns False (``v`` untouched) otherwise."""
     cdef Py_ssize_t i
-    cdef bint unsafe = False
-    for i in range(size):
-        unsafe |= (v[i] + pos[i] > hi) | (v[i] + neg[i] < lo)
-    if unsafe:
+    if not within(v, pos, neg, size, lo, hi):
         return False
     for i in range(size):
         v[i] = v[i] + pos[i] + neg[i]
@@ -211,8 +222,11 @@ cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spik
     A direct-encoded input sends the same events every timestep, so a dense or conv
     projection from it adds the same current each step: its positive and negative parts are
     summed once (``current``, with the split weights) and added whole at each step when no
-    partial sum can saturate (:func:`add_constant`), event by event otherwise. The SOPs
-    counted are the same either way."""
+    partial sum can saturate (:func:`add_constant`), event by event otherwise. Likewise a
+    dense projection of spikes adds its events with plain adds, four rows at a time, when
+    even the sums of all its positive and of all its negative weights keep every membrane
+    in range (:func:`within`, the per-target sums in ``n.bounds``). The SOPs counted are the
+    same either way."""
     cdef Py_ssize_t t, l, j, e, a, i, n_out
     cdef i64 sops = 0
     cdef const i64* dst
@@ -236,6 +250,14 @@ cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spik
             for j in range(dst[S_FIRST], dst[S_LAST]):
                 p = n.projections + j * P_COLS
                 src = n.sources + p[P_SOURCE] * S_COLS
+                if p[P_BOUND] >= 0 and within(v + dst[S_V], n.bounds + p[P_BOUND],
+                                               n.bounds + p[P_BOUND] + dst[S_SIZE],
+                                               dst[S_SIZE], n.lo, n.hi):
+                    dense_spikes_unsaturated(v + dst[S_V], n.weights + p[P_WEIGHTS],
+                                             events + src[S_EVENTS], n_events[p[P_SOURCE]],
+                                             dst[S_SIZE])
+                    sops += n_events[p[P_SOURCE]] * dst[S_SIZE]
+                    continue
                 if p[P_POS] < 0:
                     sops += project_events(n, p, n.weights + p[P_WEIGHTS], src, dst,
                                            events + src[S_EVENTS], n_events[p[P_SOURCE]], x,
@@ -306,6 +328,7 @@ def run_batch(compiled, pixels, levels, Py_ssize_t T):
     cdef const i64[:, ::1] projections = compiled.projections
     cdef const w_t[::1] weights = compiled.weights
     cdef const v_t[::1] bias = compiled.bias
+    cdef const v_t[::1] bounds = compiled.bounds
     # Per-thread scratch (+1 keeps every buffer non-empty).
     cdef v_t[:, ::1] v = np.zeros((threads, compiled.n_neurons + 1), dtype=np.int32)
     cdef u8[:, ::1] spk = np.zeros((threads, compiled.sources[:, S_SIZE].max() + 1), np.uint8)
@@ -320,6 +343,7 @@ def run_batch(compiled, pixels, levels, Py_ssize_t T):
     n.projections = &projections[0, 0]
     n.weights = &weights[0] if weights.shape[0] else NULL
     n.bias = &bias[0]
+    n.bounds = &bounds[0]
     n.n_pops, n.n_in, n.T, n.direct = n_pops, net.n_inputs, T, direct
     n.lo, n.hi = signed_min(net.membrane_bits), signed_max(net.membrane_bits)
     cdef Py_ssize_t b

@@ -234,3 +234,51 @@ def test_end_to_end_tiny_mlp_trains_converts_caches_and_classifies(digits, tmp_p
         rate = to_network(trained.snn[bits], "rate", 24)
         assert rate.encoding == "rate"
         assert np.mean(evaluate(rate, split.x_test, 16).predictions == split.y_test) > 0.6
+
+
+def _rows(gap_resnet4: float):
+    from twinspike.convert.report import RECIPES, TIMESTEPS, Row
+
+    rows = []
+    for model in RECIPES:
+        for bits in (8, 4):
+            for variant in ("converted", "fine-tuned"):
+                for encoding in ("direct", "rate"):
+                    snn = {T: 0.5 + T / 100 for T in TIMESTEPS}
+                    snn[8] = 0.985                          # gap +0.50: met
+                    if (model, bits) == ("resnet18", 4):
+                        snn[8] = 0.99 - gap_resnet4 / 100
+                    rows.append(Row(model, 1.0, bits, variant, encoding, 20, True, 0.99, 0.98,
+                                    0.97, snn))
+    return rows
+
+
+def test_accuracy_rewrites_only_the_marked_readme_block(tmp_path):
+    from twinspike.convert.report import README_BEGIN, README_END, update_readme
+
+    readme = tmp_path / "README.md"
+    before, after = "# title\n\ntext before\n\n", "\n\ntext after\n"
+    readme.write_text(before + f"{README_BEGIN}\nold table\n{README_END}" + after)
+    assert update_readme(readme, _rows(gap_resnet4=1.5))
+    text = readme.read_text()
+    assert text.startswith(before + README_BEGIN + "\n| model (width) |") and text.endswith(
+        README_END + after)
+    assert "old table" not in text
+    table = text[text.index(README_BEGIN):text.index(README_END)]
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "(1)" in line]
+    assert len(lines) == 8                                 # 4 models x 2 widths, fine-tuned direct
+    assert lines[-1].startswith("| resnet18 (1) | 4 | 99.00 | 97.00 | 51.00 | 52.00 | 54.00 | "
+                                "97.50 | 66.00 | +1.50 | **missed** |")
+    assert all(line.endswith("| met |") for line in lines[:-1])
+    assert update_readme(readme, _rows(gap_resnet4=0.5))   # idempotent on its own output
+    assert text.count(README_BEGIN) == readme.read_text().count(README_BEGIN) == 1
+
+
+def test_accuracy_leaves_a_readme_without_markers_alone(tmp_path):
+    from twinspike.convert.report import update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# someone else's README\n")
+    assert not update_readme(readme, _rows(0.0))
+    assert readme.read_text() == "# someone else's README\n"
+    assert not update_readme(tmp_path / "absent.md", _rows(0.0))

@@ -399,6 +399,30 @@ def test_cython_equals_reference_on_small_cnn_both_encodings():
         assert_same(asdict(fast.evaluate(net, images, 5, batch=4)), asdict(expected))
 
 
+def _spiking_mlp(membrane_bits: int) -> Network:
+    """Rate input 64 -> 40 -> 7 -> 10: every dense projection is spike-driven (the clamp-free
+    path when membranes are wide; 7 hidden neurons leave a remainder after groups of 4)."""
+    rng = np.random.default_rng(3)
+    return Network((64,), (
+        pop("h1", (40,), [dense("input", rng.integers(-128, 128, (40, 64)))], theta=300, v0=150),
+        pop("h2", (7,), [dense("h1", rng.integers(-128, 128, (7, 40)))], theta=200, v0=100),
+        pop("out", (10,), [dense("h2", rng.integers(-128, 128, (10, 7)))], theta=100, v0=50)),
+        encoding="rate", weight_bits=8, membrane_bits=membrane_bits)
+
+
+def test_clamp_free_dense_path_equals_the_saturating_reference():
+    images = np.random.default_rng(4).integers(0, 256, (6, 64)).astype(np.uint8)
+    results = {}
+    for m in (24, 10):                 # 24: no membrane can saturate; 10: many saturate
+        expected = ref.run(_spiking_mlp(m), images, 6)
+        assert expected.population_spikes.all()
+        assert_same(asdict(fast.evaluate(_spiking_mlp(m), images, 6, batch=4)),
+                    asdict(expected))
+        results[m] = expected
+    # the narrow network really saturates (else the second case proves nothing new)
+    assert not np.array_equal(results[24].membranes, results[10].membranes)
+
+
 @pytest.mark.parametrize("run", [ref.run, fast.evaluate], ids=["reference", "cython"])
 def test_bad_inputs_raise(run):
     net = small_cnn(input_bits=4)

@@ -243,7 +243,8 @@ def cmd_accuracy(args) -> int:
     models = _torch_models(args)
     _setup_torch(args)
     out = Path(args.out)
-    run_accuracy(models, Path(args.runs), out, out.with_suffix(".png"), retrain=args.retrain)
+    run_accuracy(models, Path(args.runs), out, out.with_suffix(".png"), retrain=args.retrain,
+                 readme=None if args.no_readme else Path(args.readme))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0
 
@@ -300,6 +301,10 @@ def _add_app_commands(sub) -> None:
     p.add_argument("--runs", default="runs", help="cache of trained weights (default runs/)")
     p.add_argument("--retrain", action="store_true", help="ignore the cached weights")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--readme", default="README.md",
+                   help="README whose marked accuracy block is rewritten when all four models "
+                        "ran (default README.md; skipped if absent or without the markers)")
+    p.add_argument("--no-readme", action="store_true", help="leave the README alone")
     p.set_defaults(func=cmd_accuracy)
 
     p = sub.add_parser("demo", help="train the digits CNN, convert it to an integer SNN, "

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from twinspike.atomic import atomic_write
 from twinspike.sw.common import check_array_range, check_range, signed_max, signed_min
 from twinspike.sw.if_pe_array import (MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_MEMBRANE_BITS,
                                       MIN_WEIGHT_BITS)
@@ -305,19 +304,6 @@ def _paths(path) -> tuple[Path, Path]:
     return base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(fileobj)`` into a temp file beside ``path``, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _array_key(pop_index: int, proj_index: int | None) -> str:
     return f"p{pop_index}.bias" if proj_index is None else f"p{pop_index}.w{proj_index}"
 
@@ -345,8 +331,8 @@ def save(net: Network, path) -> tuple[Path, Path]:
            "lfsr_width": net.lfsr_width, "seed": net.seed, "populations": pops,
            "metadata": net.metadata}
     text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
-    _atomic_write(npz_path, lambda f: np.savez(f, **arrays))
-    _atomic_write(json_path, lambda f: f.write(text.encode()))
+    atomic_write(npz_path, lambda f: np.savez(f, **arrays))
+    atomic_write(json_path, lambda f: f.write(text.encode()))
     return npz_path, json_path
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from twinspike.atomic import save_figure, write_text
 from twinspike.evaluate import evaluate
 from twinspike.network import Network
 
@@ -108,6 +109,49 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The README block that ``twinspike accuracy`` rewrites (the text between the two markers).
+README_BEGIN = "<!-- twinspike accuracy: begin (written by `twinspike accuracy`) -->"
+README_END = "<!-- twinspike accuracy: end -->"
+README_TIMESTEPS = (1, 2, 4, 8, 16)
+
+
+def readme_table(rows: list[Row]) -> str:
+    """The README's table: per model and weight width, the FP32 and quantised DNN and the
+    fine-tuned SNN (direct input) at T = 1, 2, 4, 8, 16, with the goal's gap."""
+    head = ["model (width)", "w bits", "FP32 DNN", "quantised DNN",
+            *(f"SNN T={T}" for T in README_TIMESTEPS), f"FP32 - SNN(T={GOAL_T})", "goal"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 3) + "---|"]
+    for row in rows:
+        if row.variant != "fine-tuned" or row.encoding != "direct":
+            continue
+        cells = [f"{row.model} ({row.width:g})", str(row.weight_bits),
+                 f"{100 * row.fp32:.2f}", f"{100 * row.quant:.2f}",
+                 *(f"{100 * row.snn[T]:.2f}" for T in README_TIMESTEPS), f"{row.gap:+.2f}",
+                 "met" if row.gap <= GOAL_POINTS else "**missed**"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(path: Path, rows: list[Row]) -> bool:
+    """Replace the README block between :data:`README_BEGIN` and :data:`README_END` with
+    :func:`readme_table` (atomically). Returns False, changing nothing, if ``path`` does not
+    exist or lacks the markers (a README that is not twinspike's)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    text = path.read_text()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        return False
+    if {r.model for r in rows} != set(RECIPES) or any(set(README_TIMESTEPS) - set(r.snn)
+                                                      for r in rows):
+        raise ValueError(f"{path}: the README table needs every model ({', '.join(RECIPES)}) "
+                         f"at T = {README_TIMESTEPS}; run `twinspike accuracy` without --models")
+    block = f"{README_BEGIN}\n{readme_table(rows)}"
+    write_text(path, text[:begin] + block + text[end:])
+    return True
+
+
 def plot_accuracy(rows: list[Row], path: Path) -> None:
     """One panel per model: SNN accuracy vs T per weight width, variant and encoding."""
     import matplotlib
@@ -137,8 +181,7 @@ def plot_accuracy(rows: list[Row], path: Path) -> None:
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][-1].legend(fontsize=6, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -166,8 +209,7 @@ def plot_raster(net: Network, image: np.ndarray, T: int, path: Path, title: str)
     axes[-1].set_xlabel("timestep")
     axes[-1].set_xticks(range(1, T + 1))
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -178,9 +220,10 @@ def setup_torch(threads: int) -> None:
 
 
 def run_accuracy(models, runs: Path, out: Path, plot: Path, retrain: bool = False,
-                 timesteps=TIMESTEPS) -> list[Row]:
+                 timesteps=TIMESTEPS, readme: Path | None = None) -> list[Row]:
     """``twinspike accuracy``: every model in ``models``, the table to ``out`` (markdown) and
-    the accuracy-vs-T plot to ``plot``; returns the rows."""
+    the accuracy-vs-T plot to ``plot``, the summary into ``readme`` (:func:`update_readme`,
+    when it has the markers and all models ran); returns the rows."""
     from twinspike.data import load_digits_split
 
     split = load_digits_split()
@@ -193,9 +236,11 @@ def run_accuracy(models, runs: Path, out: Path, plot: Path, retrain: bool = Fals
         print(notes[-1], flush=True)
         rows += rows_of(trained, split, timesteps)
         print(markdown_table([row for row in rows if row.model == model]), flush=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(accuracy_page(rows, notes, plot.name))
+    write_text(out, accuracy_page(rows, notes, plot.name))
     plot_accuracy(rows, plot)
+    if readme is not None and set(models) == set(RECIPES):
+        print(f"{readme}: " + ("accuracy table updated" if update_readme(readme, rows) else
+                               "not updated (no such file, or no accuracy markers)"))
     return rows
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from twinspike.atomic import save_figure, write_text
 from twinspike.sw.glm_neuron import GlmNeuronParams
 from twinspike.sw.rate_encoder import RateEncoderParams
 
@@ -268,7 +269,7 @@ def plot(r: GlmResults, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -279,5 +280,5 @@ def write(r: GlmResults, out: Path) -> tuple[Path, Path]:
     png = out.with_suffix(".png")
     plot(r, png)
     text = markdown(r) + f"\n![accuracy vs T]({png.name})\n"
-    out.write_text(text)
+    write_text(out, text)
     return out, png
