@@ -453,7 +453,9 @@ def report(args, nets, stats, results, skipped, peak, load) -> str:
            "primitives are composed. All peers compute each layer's current for all T steps "
            "in one matrix product and the constant direct-input current once; twinspike sums "
            "that current once per image too (exactly: only while no partial sum can "
-           "saturate).", ""]
+           "saturate), and adds a dense layer's spike events four weight rows at a time "
+           "without per-add clamps while no membrane can reach its bounds; it still visits "
+           "only the events, one image at a time.", ""]
     if skipped:
         out += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + ".", ""]
     out += ["## Summary: twinspike's speed over the fastest peer", "",
