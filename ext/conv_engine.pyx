@@ -30,7 +30,7 @@ cdef Py_ssize_t accumulate_timestep(v_t[:, :, ::1] v, const w_t[:, :, :, ::1] w,
                 if spikes[ci, yi, xi]:
                     sops += conv_event(&v[0, 0, 0], &w[0, 0, 0, 0], v.shape[2], w.shape[1],
                                        stride, pad, v.shape[0], v.shape[1], ci, yi, xi,
-                                       spikes[ci, yi, xi], lo, hi)
+                                       spikes[ci, yi, xi], lo, hi, True)
     return sops
 
 

@@ -33,29 +33,39 @@ cdef inline void dense_event(v_t* v, const w_t* w_row, Py_ssize_t n_out, v_t val
         v[i] = sat(<acc_t>v[i] + <acc_t>w_row[i] * value, lo, hi)
 
 
-cdef inline void dense_spikes_unsaturated(v_t* v, const w_t* w, const int* events,
-                                         Py_ssize_t n_events, Py_ssize_t n_out) noexcept nogil:
-    """Spike events (value 1) at source addresses ``events`` into every target with plain
-    adds, four weight rows per pass over ``v``. Equal to one :func:`dense_event` per event
-    only when no partial sum can leave ``lo..hi`` (the caller proves it): then every clamp is
-    the identity and integer addition is associative."""
+cdef inline void dense_events_unsaturated(v_t* v, const w_t* w, const int* events,
+                                         const unsigned char* values, Py_ssize_t n_events,
+                                         Py_ssize_t n_out) noexcept nogil:
+    """Events at source addresses ``events`` (spikes if ``values`` is NULL, else of magnitude
+    ``values[address]``) into every target with plain adds, four weight rows per pass over
+    ``v``. Equal to one :func:`dense_event` per event only when no partial sum can leave
+    ``lo..hi`` (the caller proves it): then every clamp is the identity and integer addition
+    is associative."""
     cdef Py_ssize_t e = 0, i
     cdef const w_t* r0
     cdef const w_t* r1
     cdef const w_t* r2
     cdef const w_t* r3
+    cdef v_t a0, a1, a2, a3
     while e + 4 <= n_events:
         r0 = w + events[e] * n_out
         r1 = w + events[e + 1] * n_out
         r2 = w + events[e + 2] * n_out
         r3 = w + events[e + 3] * n_out
-        for i in range(n_out):
-            v[i] = v[i] + ((<v_t>r0[i] + r1[i]) + (<v_t>r2[i] + r3[i]))
+        if values == NULL:
+            for i in range(n_out):
+                v[i] = v[i] + ((<v_t>r0[i] + r1[i]) + (<v_t>r2[i] + r3[i]))
+        else:
+            a0, a1 = values[events[e]], values[events[e + 1]]
+            a2, a3 = values[events[e + 2]], values[events[e + 3]]
+            for i in range(n_out):
+                v[i] = v[i] + ((r0[i] * a0 + r1[i] * a1) + (r2[i] * a2 + r3[i] * a3))
         e += 4
     while e < n_events:
         r0 = w + events[e] * n_out
+        a0 = 1 if values == NULL else values[events[e]]
         for i in range(n_out):
-            v[i] = v[i] + r0[i]
+            v[i] = v[i] + r0[i] * a0
         e += 1
 
 
@@ -74,9 +84,11 @@ cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssi
                                   Py_ssize_t stride, Py_ssize_t pad,
                                   Py_ssize_t h_out, Py_ssize_t w_out,
                                   Py_ssize_t ci, Py_ssize_t yi, Py_ssize_t xi, v_t value,
-                                  v_t lo, v_t hi) noexcept nogil:
+                                  v_t lo, v_t hi, bint clamp) noexcept nogil:
     """One source event at (ci, yi, xi): visit exactly the output positions and taps it
-    touches (yo*stride + ky - pad == yi, same for x). Returns the SOPs performed."""
+    touches (yo*stride + ky - pad == yi, same for x). Returns the SOPs performed.
+    ``clamp=False`` drops the per-add saturation: only for a caller that has proven no
+    partial sum can leave ``lo..hi`` (then the clamps are the identity)."""
     cdef Py_ssize_t ky, kx, yo, co, ny, nx, j, n_x = 0
     cdef Py_ssize_t sops = 0
     cdef Py_ssize_t taps_x[32]
@@ -99,8 +111,12 @@ cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssi
         for j in range(n_x):
             wt = w + ((ci * k + ky) * k + taps_x[j]) * c_out
             vt = v + (yo * w_out + outs_x[j]) * c_out
-            for co in range(c_out):
-                vt[co] = sat(<acc_t>vt[co] + <acc_t>wt[co] * value, lo, hi)
+            if clamp:
+                for co in range(c_out):
+                    vt[co] = sat(<acc_t>vt[co] + <acc_t>wt[co] * value, lo, hi)
+            else:
+                for co in range(c_out):
+                    vt[co] = vt[co] + wt[co] * value
             sops += c_out
     return sops
 

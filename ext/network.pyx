@@ -113,11 +113,19 @@ class CompiledNetwork:
                 constant = (net.encoding == "direct" and proj.source == INPUT
                             and proj.kind in ("dense", "conv"))
                 bound = -1
-                if proj.kind == "dense" and not constant:
+                if proj.kind in ("dense", "conv") and not constant:
+                    # Per target, the sums of its positive and of its negative weights: in
+                    # one step a source neuron spikes at most once and reaches a target
+                    # through at most one synapse, so every partial sum of the step's adds
+                    # lies in v + neg .. v + pos. int64 sums, capped (a cap only makes the
+                    # test stricter). A conv target's sums are its output channel's,
+                    # repeated over the channel-last positions.
+                    taps = w.reshape(-1, w.shape[w.ndim - 1])   # (no [-1]: wraparound=False)
+                    up = np.minimum(np.maximum(taps, 0).sum(axis=0, dtype=np.int64), CAP)
+                    down = np.maximum(np.minimum(taps, 0).sum(axis=0, dtype=np.int64), -CAP)
+                    reps = pop.size // taps.shape[1]
                     bound = n_bounds
-                    # int64 sums, capped: a cap only makes the no-saturation test stricter
-                    bounds += [np.minimum(np.maximum(w, 0).sum(axis=0, dtype=np.int64), CAP),
-                               np.maximum(np.minimum(w, 0).sum(axis=0, dtype=np.int64), -CAP)]
+                    bounds += [np.tile(up, reps), np.tile(down, reps)]
                     n_bounds += 2 * pop.size
                 projections.append([KINDS[proj.kind], rows[proj.source], n_weights,
                                     proj.kernel, proj.stride, proj.padding, -1, -1, -1, bound])
@@ -152,9 +160,10 @@ cdef inline Py_ssize_t internal(const i64* s, Py_ssize_t address) noexcept nogil
 
 cdef inline Py_ssize_t project_event(const i64* p, const w_t* weights, const i64* src,
                                      const i64* dst, v_t* v, Py_ssize_t address, v_t value,
-                                     v_t lo, v_t hi) noexcept nogil:
+                                     v_t lo, v_t hi, bint clamp) noexcept nogil:
     """One source event through projection ``p`` (its weights at ``weights``) into target
-    membranes ``v``, each add saturating at ``lo..hi``; returns SOPs."""
+    membranes ``v``, each add saturating at ``lo..hi`` (a conv's adds only if ``clamp``);
+    returns SOPs."""
     cdef Py_ssize_t kind = p[P_KIND], plane, ci, yi, xi
     if kind == DENSE:
         dense_event(v, weights + address * dst[S_SIZE], dst[S_SIZE], value, lo, hi)
@@ -166,21 +175,23 @@ cdef inline Py_ssize_t project_event(const i64* p, const w_t* weights, const i64
     ci, yi, xi = address // plane, address % plane // src[S_W], address % src[S_W]
     if kind == CONV:
         return conv_event(v, weights, dst[S_C], p[P_K], p[P_STRIDE], p[P_PAD],
-                          dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi)
+                          dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi, clamp)
     return pool_event(v, dst[S_C], p[P_K], dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi)
 
 
 cdef inline Py_ssize_t project_events(const Net* n, const i64* p, const w_t* weights,
                                       const i64* src, const i64* dst, const int* events,
                                       Py_ssize_t n_events, const u8* x, v_t* v, v_t lo,
-                                      v_t hi) noexcept nogil:
+                                      v_t hi, bint clamp=True) noexcept nogil:
     """Every event of the source through projection ``p`` in ascending address order (the
-    input's events carry their pixel value when direct-encoded); returns the SOPs."""
+    input's events carry their pixel value when direct-encoded); returns the SOPs.
+    ``clamp=False`` (conv only): the caller proved no partial sum can saturate."""
     cdef Py_ssize_t e, a, sops = 0
     cdef bint valued = p[P_SOURCE] == 0 and n.direct
     for e in range(n_events):
         a = events[e]
-        sops += project_event(p, weights, src, dst, v, a, x[a] if valued else 1, lo, hi)
+        sops += project_event(p, weights, src, dst, v, a, x[a] if valued else 1, lo, hi,
+                              clamp)
     return sops
 
 
@@ -188,6 +199,10 @@ cdef inline Py_ssize_t project_events(const Net* n, const i64* p, const w_t* wei
 cdef enum:
     CURRENT_CAP = 1 << 30
 CAP = CURRENT_CAP
+#: Up to this many inputs a dense current sum of pixel x weight products stays below
+#: CURRENT_CAP (32768 * 255 * 128 < 2**30), so its clamps could never act: plain adds.
+cdef enum:
+    MAX_UNCLAMPED_INPUTS = 32768
 
 
 cdef inline bint add_constant(v_t* v, const v_t* pos, const v_t* neg, Py_ssize_t size,
@@ -234,6 +249,7 @@ cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spik
     cdef const i64* p
     cdef const i64* out = n.sources + n.n_pops * S_COLS
     cdef v_t* pos
+    cdef bint unclamped
     n_out = out[S_SIZE]
     for l in range(n.n_pops):
         dst = n.sources + (l + 1) * S_COLS
@@ -250,28 +266,38 @@ cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spik
             for j in range(dst[S_FIRST], dst[S_LAST]):
                 p = n.projections + j * P_COLS
                 src = n.sources + p[P_SOURCE] * S_COLS
-                if p[P_BOUND] >= 0 and within(v + dst[S_V], n.bounds + p[P_BOUND],
-                                               n.bounds + p[P_BOUND] + dst[S_SIZE],
-                                               dst[S_SIZE], n.lo, n.hi):
-                    dense_spikes_unsaturated(v + dst[S_V], n.weights + p[P_WEIGHTS],
-                                             events + src[S_EVENTS], n_events[p[P_SOURCE]],
-                                             dst[S_SIZE])
+                unclamped = p[P_BOUND] >= 0 and within(
+                    v + dst[S_V], n.bounds + p[P_BOUND], n.bounds + p[P_BOUND] + dst[S_SIZE],
+                    dst[S_SIZE], n.lo, n.hi)
+                if unclamped and p[P_KIND] == DENSE:
+                    dense_events_unsaturated(v + dst[S_V], n.weights + p[P_WEIGHTS],
+                                             events + src[S_EVENTS], NULL,
+                                             n_events[p[P_SOURCE]], dst[S_SIZE])
                     sops += n_events[p[P_SOURCE]] * dst[S_SIZE]
                     continue
                 if p[P_POS] < 0:
                     sops += project_events(n, p, n.weights + p[P_WEIGHTS], src, dst,
                                            events + src[S_EVENTS], n_events[p[P_SOURCE]], x,
-                                           v + dst[S_V], n.lo, n.hi)
+                                           v + dst[S_V], n.lo, n.hi, not unclamped)
                     continue
                 pos = current + p[P_CURRENT]
-                if t == 0:
+                if t == 0 and p[P_KIND] == DENSE and n.n_in <= MAX_UNCLAMPED_INPUTS:
+                    for i in range(2 * dst[S_SIZE]):
+                        pos[i] = 0
+                    dense_events_unsaturated(pos, n.weights + p[P_POS], events, x,
+                                             n_events[0], dst[S_SIZE])
+                    dense_events_unsaturated(pos + dst[S_SIZE], n.weights + p[P_NEG], events,
+                                             x, n_events[0], dst[S_SIZE])
+                    constant_sops[j] = n_events[0] * dst[S_SIZE]
+                elif t == 0:
                     for i in range(2 * dst[S_SIZE]):
                         pos[i] = 0
                     constant_sops[j] = project_events(
                         n, p, n.weights + p[P_POS], src, dst, events, n_events[0], x, pos,
-                        -CURRENT_CAP, CURRENT_CAP)
+                        -CURRENT_CAP, CURRENT_CAP, n.n_in > MAX_UNCLAMPED_INPUTS)
                     project_events(n, p, n.weights + p[P_NEG], src, dst, events, n_events[0],
-                                   x, pos + dst[S_SIZE], -CURRENT_CAP, CURRENT_CAP)
+                                   x, pos + dst[S_SIZE], -CURRENT_CAP, CURRENT_CAP,
+                                   n.n_in > MAX_UNCLAMPED_INPUTS)
                 if not add_constant(v + dst[S_V], pos, pos + dst[S_SIZE], dst[S_SIZE], n.lo,
                                     n.hi):
                     project_events(n, p, n.weights + p[P_WEIGHTS], src, dst, events,
