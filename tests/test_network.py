@@ -410,17 +410,37 @@ def _spiking_mlp(membrane_bits: int) -> Network:
         encoding="rate", weight_bits=8, membrane_bits=membrane_bits)
 
 
-def test_clamp_free_dense_path_equals_the_saturating_reference():
-    images = np.random.default_rng(4).integers(0, 256, (6, 64)).astype(np.uint8)
+def _spiking_cnn(membrane_bits: int, encoding: str) -> Network:
+    """(1, 8, 8) -> conv 3x3 (5 ch) -> conv 3x3 stride 2 (3 ch) -> dense 10: conv projections
+    of spikes (and, direct-encoded, the input conv's constant current)."""
+    rng = np.random.default_rng(5)
+    c1_theta = 2000 if encoding == "direct" else 200
+    return Network((1, 8, 8), (
+        pop("c1", (5, 8, 8), [Projection("conv", "input", rng.integers(-128, 128, (5, 1, 3, 3)),
+                                         kernel=3, padding=1)], theta=c1_theta,
+            v0=c1_theta // 2),
+        pop("c2", (3, 4, 4), [Projection("conv", "c1", rng.integers(-128, 128, (3, 5, 3, 3)),
+                                         kernel=3, stride=2, padding=1)], theta=150, v0=75),
+        pop("out", (10,), [dense("c2", rng.integers(-128, 128, (10, 48)))], theta=100, v0=50)),
+        encoding=encoding, weight_bits=8, membrane_bits=membrane_bits)
+
+
+@pytest.mark.parametrize("make,narrow", [(lambda m: _spiking_mlp(m), 10),
+                                         (lambda m: _spiking_cnn(m, "rate"), 10),
+                                         (lambda m: _spiking_cnn(m, "direct"), 12)],
+                         ids=["dense-rate", "conv-rate", "conv-direct"])
+def test_clamp_free_paths_equal_the_saturating_reference(make, narrow):
+    n_in = make(24).n_inputs
+    images = np.random.default_rng(4).integers(0, 256, (6, n_in)).astype(np.uint8)
+    images = images.reshape(6, *make(24).input_shape)
     results = {}
-    for m in (24, 10):                 # 24: no membrane can saturate; 10: many saturate
-        expected = ref.run(_spiking_mlp(m), images, 6)
+    for m in (24, narrow):             # 24: no membrane can saturate; narrow: many do
+        expected = ref.run(make(m), images, 6)
         assert expected.population_spikes.all()
-        assert_same(asdict(fast.evaluate(_spiking_mlp(m), images, 6, batch=4)),
-                    asdict(expected))
+        assert_same(asdict(fast.evaluate(make(m), images, 6, batch=4)), asdict(expected))
         results[m] = expected
     # the narrow network really saturates (else the second case proves nothing new)
-    assert not np.array_equal(results[24].membranes, results[10].membranes)
+    assert not np.array_equal(results[24].membranes, results[narrow].membranes)
 
 
 @pytest.mark.parametrize("run", [ref.run, fast.evaluate], ids=["reference", "cython"])
