@@ -150,13 +150,19 @@ cdef inline Py_ssize_t fire(v_t* v, const v_t* bias, Py_ssize_t n, v_t theta, in
     Writes 0/1 into ``spikes``; returns the number of spikes."""
     cdef Py_ssize_t i, count = 0
     cdef v_t x
-    for i in range(n):
-        x = sat(<acc_t>leak(v[i], leak_shift) + bias[i], lo, hi)
-        if x >= theta:
-            spikes[i] = 1
-            x = x - theta
-            count += 1
-        else:
-            spikes[i] = 0
-        v[i] = x
+    cdef unsigned char s
+    if leak_shift > 0:
+        for i in range(n):
+            x = sat(<acc_t>leak(v[i], leak_shift) + bias[i], lo, hi)
+            s = x >= theta
+            spikes[i] = s
+            v[i] = x - s * theta
+            count += s
+        return count
+    for i in range(n):                   # branch-free, so that it vectorises
+        x = sat(<acc_t>v[i] + bias[i], lo, hi)
+        s = x >= theta
+        spikes[i] = s
+        v[i] = x - s * theta
+        count += s
     return count
