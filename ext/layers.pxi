@@ -95,17 +95,28 @@ cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssi
     cdef Py_ssize_t outs_x[32]
     cdef const w_t* wt
     cdef v_t* vt
+    # (stride 1 is the common case: no integer division per tap)
     for kx in range(k):
         nx = xi + pad - kx
-        if nx >= 0 and nx % stride == 0 and nx // stride < w_out:
+        if stride == 1:
+            if 0 <= nx < w_out:
+                taps_x[n_x] = kx
+                outs_x[n_x] = nx
+                n_x += 1
+        elif nx >= 0 and nx % stride == 0 and nx // stride < w_out:
             taps_x[n_x] = kx
             outs_x[n_x] = nx // stride
             n_x += 1
     for ky in range(k):
         ny = yi + pad - ky
-        if ny < 0 or ny % stride != 0:
+        if ny < 0:
             continue
-        yo = ny // stride
+        if stride == 1:
+            yo = ny
+        elif ny % stride != 0:
+            continue
+        else:
+            yo = ny // stride
         if yo >= h_out:
             continue
         for j in range(n_x):
@@ -114,6 +125,9 @@ cdef inline Py_ssize_t conv_event(v_t* v, const w_t* w, Py_ssize_t c_out, Py_ssi
             if clamp:
                 for co in range(c_out):
                     vt[co] = sat(<acc_t>vt[co] + <acc_t>wt[co] * value, lo, hi)
+            elif value == 1:                 # a spike: no multiply
+                for co in range(c_out):
+                    vt[co] = vt[co] + wt[co]
             else:
                 for co in range(c_out):
                     vt[co] = vt[co] + wt[co] * value
@@ -133,7 +147,11 @@ cdef inline Py_ssize_t pool_event(v_t* v, Py_ssize_t channels, Py_ssize_t k,
     """Sum-pool (kernel = stride = k, no padding, weight 1): one source event at (ci, yi, xi)
     into the one output of channel ci covering it, if any (channel-last membranes). Returns
     the SOPs performed (0 or 1)."""
-    cdef Py_ssize_t yo = yi // k, xo = xi // k
+    cdef Py_ssize_t yo, xo
+    if k == 2:                                       # the common pool: no division
+        yo, xo = yi >> 1, xi >> 1
+    else:
+        yo, xo = yi // k, xi // k
     if yo >= h_out or xo >= w_out:
         return 0
     point_event(v + (yo * w_out + xo) * channels + ci, value, lo, hi)

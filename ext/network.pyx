@@ -158,40 +158,47 @@ cdef inline Py_ssize_t internal(const i64* s, Py_ssize_t address) noexcept nogil
     return (address % plane) * s[S_C] + address // plane
 
 
-cdef inline Py_ssize_t project_event(const i64* p, const w_t* weights, const i64* src,
-                                     const i64* dst, v_t* v, Py_ssize_t address, v_t value,
-                                     v_t lo, v_t hi, bint clamp) noexcept nogil:
-    """One source event through projection ``p`` (its weights at ``weights``) into target
-    membranes ``v``, each add saturating at ``lo..hi`` (a conv's adds only if ``clamp``);
-    returns SOPs."""
-    cdef Py_ssize_t kind = p[P_KIND], plane, ci, yi, xi
-    if kind == DENSE:
-        dense_event(v, weights + address * dst[S_SIZE], dst[S_SIZE], value, lo, hi)
-        return dst[S_SIZE]
-    if kind == IDENTITY:
-        point_event(v + internal(dst, address), value, lo, hi)
-        return 1
-    plane = src[S_H] * src[S_W]
-    ci, yi, xi = address // plane, address % plane // src[S_W], address % src[S_W]
-    if kind == CONV:
-        return conv_event(v, weights, dst[S_C], p[P_K], p[P_STRIDE], p[P_PAD],
-                          dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi, clamp)
-    return pool_event(v, dst[S_C], p[P_K], dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi)
-
-
 cdef inline Py_ssize_t project_events(const Net* n, const i64* p, const w_t* weights,
                                       const i64* src, const i64* dst, const int* events,
                                       Py_ssize_t n_events, const u8* x, v_t* v, v_t lo,
                                       v_t hi, bint clamp=True) noexcept nogil:
-    """Every event of the source through projection ``p`` in ascending address order (the
-    input's events carry their pixel value when direct-encoded); returns the SOPs.
-    ``clamp=False`` (conv only): the caller proved no partial sum can saturate."""
-    cdef Py_ssize_t e, a, sops = 0
+    """Every event of the source through projection ``p`` (its weights at ``weights``) in
+    ascending address order into target membranes ``v``, each add saturating at ``lo..hi``
+    (a conv's adds only if ``clamp``: ``False`` when the caller proved no partial sum can
+    saturate); the input's events carry their pixel value when direct-encoded. Returns the
+    SOPs. Because the addresses ascend, their (channel, row, column) are tracked by stepping
+    forward, without a division per event."""
+    cdef Py_ssize_t e, a, sops = 0, kind = p[P_KIND]
+    cdef Py_ssize_t ci = 0, yi = 0, xi, base = 0, row = 0
+    cdef Py_ssize_t plane = src[S_H] * src[S_W], width = src[S_W]
     cdef bint valued = p[P_SOURCE] == 0 and n.direct
+    cdef v_t value = 1
     for e in range(n_events):
         a = events[e]
-        sops += project_event(p, weights, src, dst, v, a, x[a] if valued else 1, lo, hi,
-                              clamp)
+        if valued:
+            value = x[a]
+        if kind == DENSE:
+            dense_event(v, weights + a * dst[S_SIZE], dst[S_SIZE], value, lo, hi)
+            sops += dst[S_SIZE]
+            continue
+        while a >= base + plane:                     # next channel
+            ci += 1
+            base += plane
+            yi = 0
+            row = base
+        while a >= row + width:                      # next row
+            yi += 1
+            row += width
+        xi = a - row
+        if kind == IDENTITY:                         # same shape: channel-last index
+            point_event(v + (yi * width + xi) * dst[S_C] + ci, value, lo, hi)
+            sops += 1
+        elif kind == CONV:
+            sops += conv_event(v, weights, dst[S_C], p[P_K], p[P_STRIDE], p[P_PAD],
+                               dst[S_H], dst[S_W], ci, yi, xi, value, lo, hi, clamp)
+        else:
+            sops += pool_event(v, dst[S_C], p[P_K], dst[S_H], dst[S_W], ci, yi, xi, value,
+                               lo, hi)
     return sops
 
 
