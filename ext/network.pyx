@@ -12,7 +12,7 @@ A direct-encoded input sends the same events every timestep, so a dense or conv 
 from it adds the same current each step: :func:`run_image` sums its positive and negative
 parts once per image and adds the current whole whenever no partial sum can saturate, which is
 exactly the event-by-event result (and the same SOP count) at a fraction of the work; a dense
-projection of spikes skips the per-add clamps when no membrane can reach its bounds.
+or conv projection of spikes skips the per-add clamps when no membrane can reach its bounds.
 """
 import cython
 import numpy as np
@@ -63,8 +63,8 @@ cdef enum:
     P_POS = 6         # a direct-input dense/conv projection: offsets of its positive and
     P_NEG = 7         # negative weight parts, and of its positive/negative current sums in
     P_CURRENT = 8     # the per-image current buffer; -1 for other projections
-    P_BOUND = 9       # a spike-driven dense projection: offset of its per-target sums of the
-                      # positive and of the negative weights in the bounds array; else -1
+    P_BOUND = 9       # a spike-driven dense/conv projection: offset of its per-target sums of
+                      # the positive and of the negative weights in the bounds array; else -1
     P_COLS = 10
 
 
@@ -206,8 +206,8 @@ cdef inline Py_ssize_t project_events(const Net* n, const i64* p, const w_t* wei
 cdef enum:
     CURRENT_CAP = 1 << 30
 CAP = CURRENT_CAP
-#: Up to this many inputs a dense current sum of pixel x weight products stays below
-#: CURRENT_CAP (32768 * 255 * 128 < 2**30), so its clamps could never act: plain adds.
+#: Up to this many inputs a current sum of pixel x weight products stays below CURRENT_CAP
+#: (32768 * 255 * 128 < 2**30), so its clamps could never act: plain adds.
 cdef enum:
     MAX_UNCLAMPED_INPUTS = 32768
 
@@ -245,10 +245,10 @@ cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spik
     projection from it adds the same current each step: its positive and negative parts are
     summed once (``current``, with the split weights) and added whole at each step when no
     partial sum can saturate (:func:`add_constant`), event by event otherwise. Likewise a
-    dense projection of spikes adds its events with plain adds, four rows at a time, when
-    even the sums of all its positive and of all its negative weights keep every membrane
-    in range (:func:`within`, the per-target sums in ``n.bounds``). The SOPs counted are the
-    same either way."""
+    dense or conv projection of spikes adds its events with plain adds (dense: four rows at a
+    time) when even the sums of all its positive and of all its negative weights keep every
+    membrane in range (:func:`within`, the per-target sums in ``n.bounds``). The SOPs counted
+    are the same either way."""
     cdef Py_ssize_t t, l, j, e, a, i, n_out
     cdef i64 sops = 0
     cdef const i64* dst
@@ -288,17 +288,16 @@ cdef i64 run_image(const Net* n, const u8* x, const u8* levels, v_t* v, u8* spik
                                            v + dst[S_V], n.lo, n.hi, not unclamped)
                     continue
                 pos = current + p[P_CURRENT]
-                if t == 0 and p[P_KIND] == DENSE and n.n_in <= MAX_UNCLAMPED_INPUTS:
+                if t == 0:
                     for i in range(2 * dst[S_SIZE]):
                         pos[i] = 0
+                if t == 0 and p[P_KIND] == DENSE and n.n_in <= MAX_UNCLAMPED_INPUTS:
                     dense_events_unsaturated(pos, n.weights + p[P_POS], events, x,
                                              n_events[0], dst[S_SIZE])
                     dense_events_unsaturated(pos + dst[S_SIZE], n.weights + p[P_NEG], events,
                                              x, n_events[0], dst[S_SIZE])
                     constant_sops[j] = n_events[0] * dst[S_SIZE]
                 elif t == 0:
-                    for i in range(2 * dst[S_SIZE]):
-                        pos[i] = 0
                     constant_sops[j] = project_events(
                         n, p, n.weights + p[P_POS], src, dst, events, n_events[0], x, pos,
                         -CURRENT_CAP, CURRENT_CAP, n.n_in > MAX_UNCLAMPED_INPUTS)

@@ -276,7 +276,6 @@ def plot(r: GlmResults, path: Path) -> None:
 def write(r: GlmResults, out: Path) -> tuple[Path, Path]:
     """The markdown table at ``out`` and the plot beside it (same name, ``.png``)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix(".png")
     plot(r, png)
     text = markdown(r) + f"\n![accuracy vs T]({png.name})\n"
