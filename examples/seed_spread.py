@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from twinspike.convert.convert import membrane_bits, to_network
-from twinspike.convert.report import (GOAL_POINTS, GOAL_T, RECIPES, TIMESTEPS, setup_torch,
+from twinspike.convert.report import (GOAL_POINTS, GOAL_T, RECIPES, integer_snn, setup_torch,
                                       snn_accuracy)
 from twinspike.convert.train import co_optimise, dnn_accuracy
 from twinspike.data import load_digits_split
@@ -40,9 +39,8 @@ def main() -> None:
             trained = co_optimise(recipe, split.x_train, split.y_train)
             fp32 = dnn_accuracy(trained.fp32, split.x_test, split.y_test)
             for bits, net in trained.snn.items():
-                m = membrane_bits(net, split.x_train, max(TIMESTEPS))  # as the table
-                snn = snn_accuracy(to_network(net, "direct", m), split.x_test, split.y_test,
-                                   (GOAL_T,))[GOAL_T]
+                snn = snn_accuracy(integer_snn(net, split.x_train), split.x_test,
+                                   split.y_test, (GOAL_T,))[GOAL_T]
                 gap = 100 * (fp32 - snn)
                 print(f"| {model} | {seed} | {bits} | {100 * fp32:.2f} | {100 * snn:.2f} | "
                       f"{gap:+.2f} | {'met' if gap <= GOAL_POINTS else 'missed'} |", flush=True)

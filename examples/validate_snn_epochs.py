@@ -19,8 +19,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from twinspike.convert.convert import membrane_bits, to_network
-from twinspike.convert.report import RECIPES, setup_torch, snn_accuracy
+from twinspike.convert.report import RECIPES, integer_snn, setup_torch, snn_accuracy
 from twinspike.convert.train import co_optimise, fit
 from twinspike.data import load_digits_split
 
@@ -48,14 +47,14 @@ def main() -> None:
     quant = co_optimise(recipe, x_fit, y_fit).quant[args.bits]
     x, y = torch.as_tensor(x_fit), torch.as_tensor(y_fit).long()
     timesteps = (4, 8, 16)
-    print(f"| model | w bits | SNN epochs | " + " | ".join(f"val T={T}" for T in timesteps) + " |")
+    print("| model | w bits | SNN epochs | " + " | ".join(f"val T={T}" for T in timesteps) + " |")
     print("|---|---|---|" + "---|" * len(timesteps))
     for epochs in (int(e) for e in args.epochs.split(",")):
         net = copy.deepcopy(quant)
         net.to_snn(recipe.timesteps)
         fit(net, x, y, epochs, recipe.lr_snn, recipe, f"snn {epochs} epochs")
-        m = membrane_bits(net, x_fit, max(timesteps))
-        acc = snn_accuracy(to_network(net, "direct", m), x_val, y_val, timesteps)
+        acc = snn_accuracy(integer_snn(net, x_fit, "direct", max(timesteps)), x_val, y_val,
+                           timesteps)
         print(f"| {args.model} | {args.bits} | {epochs} | "
               + " | ".join(f"{100 * acc[T]:.2f}" for T in timesteps) + " |", flush=True)
 

@@ -68,6 +68,12 @@ class Row:
         return 100 * (self.fp32 - self.snn[GOAL_T])
 
 
+def integer_snn(dnn, x_calib, encoding: str = "direct", timesteps: int = max(TIMESTEPS)) -> Network:
+    """The integer SNN of a quant- or snn-stage ``dnn``, its membrane width chosen on the
+    calibration images ``x_calib`` for runs of up to ``timesteps`` steps."""
+    return to_network(dnn, encoding, membrane_bits(dnn, x_calib, timesteps, encoding))
+
+
 def snn_accuracy(net: Network, x_test, y_test, timesteps=TIMESTEPS) -> dict[int, float]:
     """Spike-count decoded accuracy at each ``T`` (Cython evaluator)."""
     return {T: float(np.mean(evaluate(net, x_test, T).predictions == y_test))
@@ -86,9 +92,8 @@ def rows_of(trained: Trained, split, timesteps=TIMESTEPS, encodings=ENCODINGS) -
             dnn = getattr(trained, stage)[bits]
             quant = dnn_accuracy(dnn, x_test, y_test)
             for encoding in encodings:
-                m = membrane_bits(dnn, x_train, max(timesteps), encoding)
-                net = to_network(dnn, encoding, m)
-                rows.append(Row(r.model, r.width, bits, variant, encoding, m,
+                net = integer_snn(dnn, x_train, encoding, max(timesteps))
+                rows.append(Row(r.model, r.width, bits, variant, encoding, net.membrane_bits,
                                 saturation_free(net, x_test, max(timesteps)), fp32, qcfs, quant,
                                 snn_accuracy(net, x_test, y_test, timesteps)))
     return rows
@@ -343,8 +348,7 @@ def run_demo(out: Path, runs: Path, retrain: bool = False, raster_T: int = GOAL_
     out.mkdir(parents=True, exist_ok=True)
     plot_accuracy(rows, out / "demo_accuracy.png")
     bits = max(trained.recipe.weight_bits)
-    net = to_network(trained.snn[bits], "direct",
-                     membrane_bits(trained.snn[bits], split.x_train, max(TIMESTEPS)))
+    net = integer_snn(trained.snn[bits], split.x_train)
     image, label = split.x_test[0], int(split.y_test[0])
     plot_raster(net, image, raster_T, out / "demo_raster.png",
                 f"CNN w{bits} fine-tuned, direct input, test image 0 (label {label}), "
