@@ -10,23 +10,11 @@ stimulus. Each block module provides:
 * ``bench(*case)`` -- the self-checking MyHDL test bench instance (for GHDL verification)
 * ``parse_lines(p, lines)`` -- the bench's printed lines back into outputs
 
-This module holds what is generic: loading a block's modules by name and comparing outputs.
+This module holds what is generic: comparing outputs (the registry is ``twinspike.sw.blocks``).
 """
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 import numpy as np
-
-from twinspike import BLOCKS
-
-
-def block_module(name: str, part: str) -> ModuleType:
-    """``part`` is one of sw, hw, ext, equivalence."""
-    if name not in BLOCKS:
-        raise ValueError(f"unknown block {name!r}: expected one of {', '.join(BLOCKS)}")
-    return importlib.import_module(f"twinspike.{part}.{name}")
 
 
 def assert_same(a, b, what: str = "outputs") -> None:

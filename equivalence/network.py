@@ -13,8 +13,9 @@ from dataclasses import asdict
 import numpy as np
 from hypothesis import strategies as st
 
-from twinspike.evaluate import evaluate
-from twinspike.network import INPUT, Network, Population, Projection, conv_output_size
+from twinspike.ext.evaluate import evaluate
+from twinspike.sw.conv_engine import conv_output_size
+from twinspike.sw.network_model import INPUT, Network, Population, Projection
 from twinspike.sw import network as ref
 from twinspike.sw.common import signed_max, signed_min
 

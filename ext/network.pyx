@@ -5,7 +5,7 @@
 the ``layers.pxi`` layouts (membranes, biases and spikes of ``(C, H, W)`` populations are
 channel-last inside; events and outputs use the canonical ``c*H*W + y*W + x`` order).
 :func:`run_batch` then runs a batch in one nogil call, OpenMP over the images, each thread on
-its own scratch membranes (never more threads than images). ``twinspike/evaluate.py`` streams
+its own scratch membranes (never more threads than images). ``ext/evaluate.py`` streams
 a data set through it.
 
 A direct-encoded input sends the same events every timestep, so a dense or conv projection
@@ -20,7 +20,7 @@ cimport numpy as cnp
 cimport openmp
 from cython.parallel import prange, threadid
 
-from twinspike.network import INPUT, Network, as_chw
+from twinspike.sw.network_model import INPUT, Network, as_chw
 from twinspike.sw.common import signed_max, signed_min
 
 include "layers.pxi"

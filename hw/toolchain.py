@@ -98,8 +98,11 @@ def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def ghdl_elaborate(vhdl_files: list[Path], top: str, workdir: Path) -> None:
     """Analyse (VHDL-2008) and elaborate; raises RuntimeError with GHDL's message on failure."""
     require("ghdl")
+    workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    for step in (["ghdl", "-a", "--std=08", *map(str, vhdl_files)],
+    # GHDL runs inside workdir: name the sources absolutely, or a relative --out breaks.
+    sources = [str(Path(f).resolve()) for f in vhdl_files]
+    for step in (["ghdl", "-a", "--std=08", *sources],
                  ["ghdl", "-e", "--std=08", top.lower()]):
         proc = _run(step, workdir)
         if proc.returncode != 0:

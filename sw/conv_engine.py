@@ -68,6 +68,12 @@ MAX_PROJECTIONS = 16
 MAX_VALUE_BITS = 8
 
 
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a conv/pool along one axis, ``(size + 2*padding - kernel) // stride + 1``
+    (``<= 0`` when the kernel does not fit): the one statement of this formula."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
 @dataclass(frozen=True)
 class ConvEngineParams:
     """Geometry, lanes and widths of a conv engine (see the module docstring)."""
@@ -107,11 +113,11 @@ class ConvEngineParams:
 
     @property
     def h_out(self) -> int:
-        return (self.h_in + 2 * self.padding - self.kernel) // self.stride + 1
+        return conv_output_size(self.h_in, self.kernel, self.stride, self.padding)
 
     @property
     def w_out(self) -> int:
-        return (self.w_in + 2 * self.padding - self.kernel) // self.stride + 1
+        return conv_output_size(self.w_in, self.kernel, self.stride, self.padding)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -1,4 +1,4 @@
-"""Whole-network reference evaluator: runs a :class:`twinspike.network.Network` event by event.
+"""Whole-network reference evaluator: runs a :class:`twinspike.sw.network_model.Network` event by event.
 
 Semantics (``docs/semantics.md``; this module is its readable statement):
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twinspike.network import INPUT, ArrayEq, Network, Projection, as_chw
-from twinspike.sw.common import check_array_range, check_range, saturate_array
-from twinspike.sw.if_pe_array import fire
-from twinspike.sw.rate_encoder import RateEncoderParams, encode
+from .common import check_array_range, check_range, saturate_array
+from .if_pe_array import fire
+from .network_model import INPUT, ArrayEq, Network, Projection, as_chw
+from .rate_encoder import RateEncoderParams, encode
 
 MAX_TIMESTEPS = 1 << 16
 

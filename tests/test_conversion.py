@@ -14,7 +14,7 @@ from twinspike.convert.quant import (fold_batchnorm, qcfs, qmax, quantise_weight
 from twinspike.convert.train import (Recipe, dnn_accuracy, fit, load_or_train,  # noqa: E402
                                      random_shift)
 from twinspike.data import load_digits_split  # noqa: E402
-from twinspike.evaluate import evaluate  # noqa: E402
+from twinspike.ext.evaluate import evaluate  # noqa: E402
 from twinspike.network import Network, load, save  # noqa: E402
 from twinspike.sw.common import signed_max, signed_min  # noqa: E402
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twinspike import BLOCKS
+from twinspike.sw.blocks import BLOCKS, block_module
 from twinspike.equivalence import profiles
-from twinspike.equivalence.harness import assert_same, block_module
+from twinspike.equivalence.harness import assert_same
 from twinspike.hw import toolchain
 
 

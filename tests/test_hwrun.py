@@ -5,7 +5,7 @@ import pytest
 
 from twinspike.cli import main
 from twinspike.data import load_digits_split
-from twinspike.evaluate import evaluate
+from twinspike.ext.evaluate import evaluate
 from twinspike.hwmetrics import demo_hw_check, hw_metrics, report, synthesise
 from twinspike.hwrun import engine_plan, run_network_on_engines
 from twinspike.network import Network, Population, Projection, save

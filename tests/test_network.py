@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twinspike import evaluate as fast
+from twinspike.ext import evaluate as fast
 from twinspike.equivalence import network as eq
 from twinspike.equivalence import profiles
 from twinspike.equivalence.harness import assert_same

@@ -6,6 +6,7 @@ import pytest
 
 import twinspike
 import twinspike.ext
+from twinspike.sw.blocks import BLOCKS
 
 
 def _ext_modules():
@@ -13,12 +14,12 @@ def _ext_modules():
 
 
 def test_every_block_has_all_four_parts():
-    for name in twinspike.BLOCKS:
+    for name in BLOCKS:
         for part in ("sw", "hw", "ext", "equivalence"):
             importlib.import_module(f"twinspike.{part}.{name}")
 
 
-@pytest.mark.parametrize("name", twinspike.BLOCKS)
+@pytest.mark.parametrize("name", BLOCKS)
 def test_block_kernel_is_compiled(name):
     mod = importlib.import_module(f"twinspike.ext.{name}")
     assert mod.COMPILED is True, f"twinspike.ext.{name} is running as pure Python"

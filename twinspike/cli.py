@@ -10,7 +10,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from twinspike import BLOCKS
+from twinspike.sw.blocks import BLOCKS, block_module
 
 
 class UsageError(Exception):
@@ -18,8 +18,6 @@ class UsageError(Exception):
 
 
 def _parse_params(name: str, pairs: list[str]):
-    from twinspike.equivalence.harness import block_module
-
     hw = block_module(name, "hw")
     fields = {f.name for f in dataclasses.fields(hw.Params)}
     kwargs = {}
@@ -91,7 +89,7 @@ def cmd_hdl_synth(args) -> int:
 
 
 def cmd_hdl_verify(args) -> int:
-    from twinspike.equivalence.harness import assert_same, block_module
+    from twinspike.equivalence.harness import assert_same
     from twinspike.hw import toolchain
 
     failed = 0
@@ -141,7 +139,7 @@ def cmd_eval(args) -> int:
     import numpy as np
 
     from twinspike.data import load_dataset
-    from twinspike.evaluate import evaluate
+    from twinspike.ext.evaluate import evaluate
     from twinspike.network import load
 
     try:

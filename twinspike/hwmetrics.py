@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twinspike.evaluate import evaluate
+from twinspike.ext.evaluate import evaluate
 from twinspike.hwrun import DEFAULT_LANES, EngineSlot, HwResult, run_network_on_engines
 from twinspike.network import Network
 from twinspike.sw.common import check_range

@@ -454,7 +454,7 @@ def _run_conv(slot: EngineSlot, pop: Population, sources: list[np.ndarray]) -> _
 def run_network_on_engines(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
                            workers: int = 1) -> HwResult:
     """Run ``images[B, *input_shape]`` for ``T`` timesteps on the MyHDL engines (module
-    docstring): the outputs of ``twinspike.evaluate.evaluate`` plus the hardware counts.
+    docstring): the outputs of ``twinspike.ext.evaluate.evaluate`` plus the hardware counts.
 
     ``workers > 1`` splits the images into that many contiguous chunks, each simulated in its
     own process (MyHDL is pure Python and single-threaded); the engines keep no state from one

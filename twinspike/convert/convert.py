@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from twinspike.evaluate import evaluate
+from twinspike.ext.evaluate import evaluate
 from twinspike.network import Network, Population, Projection
 from twinspike.sw.if_pe_array import MAX_MEMBRANE_BITS
 

@@ -5,7 +5,7 @@ levels and every stage's epochs), every weight width and two weight sets -- ``co
 (the quant stage: QAT, then plain conversion) and ``fine-tuned`` (the snn stage, trained
 as the SNN at ``T = recipe.timesteps``) -- the integer network is built for the direct and the
 rate input encoding and run on the digits test split by the Cython evaluator
-(``twinspike.evaluate``) at every ``T`` of :data:`TIMESTEPS`. The DNN columns
+(``twinspike.ext.evaluate``) at every ``T`` of :data:`TIMESTEPS`. The DNN columns
 (:func:`twinspike.convert.train.dnn_accuracy`) are the fp32 net, the QCFS net (float weights,
 BN folded) and the quantised DNN (the integer weights, thresholds and biases with QCFS levels
 between the layers).
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from twinspike.atomic import save_figure, write_text
-from twinspike.evaluate import evaluate
+from twinspike.ext.evaluate import evaluate
 from twinspike.network import Network
 
 from .convert import membrane_bits, saturation_free, to_network

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from twinspike.ext import network as cy
 from twinspike.ext import rate_encoder
-from twinspike.network import Network
 from twinspike.sw.common import check_range
+from twinspike.sw.network_model import Network
 from twinspike.sw.network import (Result, argmax_lowest, check_call, check_inputs,
                                   rate_encoder_params)
 
