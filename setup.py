@@ -63,16 +63,18 @@ setup(
         compiler_directives={"language_level": "3"},
         annotate=False,
     ),
+    # What the application needs (convert, eval, demo, accuracy, glm, hw-metrics). torch: install
+    # the CPU build first (scripts/bootstrap.sh pins torch==2.13.0); an unpinned resolve can
+    # pull a multi-GB CUDA build. The proof harness (hypothesis) is the `test` extra.
     install_requires=[
         "numpy>=1.24",
-        "myhdl>=0.11.52",
-        "hypothesis>=6.100",
+        "myhdl>=0.11.52,<0.12",  # the releases hw/toolchain.py (and its speed patch) was tested on
+        "torch>=2.1",
         "scikit-learn>=1.3",
         "matplotlib>=3.7",
         "tqdm>=4.60",
     ],
     extras_require={
-        "torch": ["torch>=2.1"],
         "test": ["pytest>=7", "hypothesis>=6.100", "tox>=4"],
         # Peers of benchmarks/bench_eval.py. Their declared deps pull a CUDA torch and
         # torchvision: benchmarks/install_peers.sh installs them with --no-deps instead.

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from twinspike.equivalence.if_pe_array import boundary_ints, enables
 from twinspike.ext import conv_engine as cy
 from twinspike.hw import conv_engine as hw
-from twinspike.hw import toolchain
 from twinspike.sw import conv_engine as ref
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.conv_engine import MAX_VALUE_BITS, ConvEngineParams, ConvResult, FireConfig
@@ -149,54 +148,3 @@ def run_reference(p, weights, spikes, config) -> dict:
 
 def run_cython(p, weights, spikes, config) -> dict:
     return outputs(cy.run_engine(p, weights, spikes, config))
-
-
-def bench(p, weights, spikes, config):
-    return hw.testbench(p, weights, spikes, config)
-
-
-def parse_bench(p: ConvEngineParams, lines: list[str]) -> tuple[dict, int]:
-    """The bench's lines back into ``(outputs, cycles)``. Events keep their emitted order;
-    membranes come from the last timestep's fired words (word-major, as the fire scan goes)."""
-    emitted: dict[int, list[int]] = {}
-    fired: dict[int, list[int]] = {}
-    cycle_count = sops = None
-    for line in lines:
-        kind, *fields = line.split()
-        if kind == "e":
-            emitted.setdefault(int(fields[0]), []).append(int(fields[1]))
-        elif kind == "v":
-            fired.setdefault(int(fields[0]), []).append(int(fields[1], 16))
-        elif kind == "c":
-            cycle_count = int(fields[0])
-        elif kind == "s":
-            sops = int(fields[0], 16)
-        else:
-            raise ValueError(f"unexpected bench line {line!r}")
-    n_steps = len(fired)
-    if sorted(fired) != list(range(n_steps)) or cycle_count is None or sops is None:
-        raise ValueError(f"incomplete bench output ({len(lines)} lines)")
-    m = p.membrane_bits
-    v = np.zeros(p.output_shape, dtype=np.int64)
-    words = fired[n_steps - 1]
-    if len(words) != p.membrane_depth:
-        raise ValueError(f"{len(words)} fired words, expected {p.membrane_depth}")
-    for index, word in enumerate(words):
-        w, pos = divmod(index, p.positions)
-        for lane in range(min(p.lanes, p.c_out - w * p.lanes)):
-            raw = (word >> (lane * m)) & ((1 << m) - 1)
-            v[(w * p.lanes + lane, *divmod(pos, p.w_out))] = raw - (raw >> (m - 1) << m)
-    events = tuple(np.array(emitted.get(t, []), dtype=np.int64) for t in range(n_steps))
-    return dict(events=events, v=v, sops=sops), cycle_count
-
-
-def parse_lines(p: ConvEngineParams, lines: list[str]) -> dict:
-    return parse_bench(p, lines)[0]
-
-
-def run_myhdl_with_cycles(p, weights, spikes, config) -> tuple[dict, int]:
-    return parse_bench(p, toolchain.run_myhdl(bench(p, weights, spikes, config)))
-
-
-def run_myhdl(p, weights, spikes, config) -> dict:
-    return run_myhdl_with_cycles(p, weights, spikes, config)[0]

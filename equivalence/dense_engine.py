@@ -8,8 +8,6 @@ from hypothesis import strategies as st
 
 from twinspike.equivalence.if_pe_array import boundary_ints, enables
 from twinspike.ext import dense_engine as cy
-from twinspike.hw import dense_engine as hw
-from twinspike.hw import toolchain
 from twinspike.sw import dense_engine as ref
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.dense_engine import DenseEngineParams, DenseLayer
@@ -117,37 +115,3 @@ def run_reference(p: DenseEngineParams, layer: DenseLayer, events, values=None) 
 
 def run_cython(p: DenseEngineParams, layer: DenseLayer, events, values=None) -> dict:
     return cy.run(p, layer, events, values)
-
-
-def signed_field(word: int, bits: int) -> int:
-    word &= (1 << bits) - 1
-    return word - (1 << bits) if word >> (bits - 1) else word
-
-
-def parse_lines(p: DenseEngineParams, lines: list[str]) -> dict:
-    """The bench's output words (hex ``membranes . spikes . word . read``) and the final
-    cycle count back into the reference's outputs; FIRE words come ``words`` per timestep."""
-    lanes, m, k_bits = p.lanes, p.membrane_bits, hw.address_bits(p.words)
-    fired, membranes = [], np.zeros(p.words * lanes, dtype=np.int64)
-    for line in lines[:-1]:
-        x = int(line, 16)
-        read, k = x & 1, (x >> 1) & ((1 << k_bits) - 1)
-        spikes, v_word = (x >> (1 + k_bits)) & ((1 << lanes) - 1), x >> (1 + k_bits + lanes)
-        if read:
-            membranes[k * lanes:(k + 1) * lanes] = [signed_field(v_word >> (i * m), m)
-                                                    for i in range(lanes)]
-        else:
-            if k != len(fired) % p.words:
-                raise ValueError(f"FIRE word {k} out of order (expected {len(fired) % p.words})")
-            fired.append([(spikes >> i) & 1 for i in range(lanes)])
-    spikes = np.array(fired, dtype=np.int64).reshape(-1, p.words * lanes)
-    return {"spikes": spikes[:, :p.n_out], "membranes": membranes[:p.n_out],
-            "cycles": int(lines[-1])}
-
-
-def bench(p: DenseEngineParams, layer: DenseLayer, events, values=None):
-    return hw.testbench(p, layer, events, values)
-
-
-def run_myhdl(p: DenseEngineParams, layer: DenseLayer, events, values=None) -> dict:
-    return parse_lines(p, toolchain.run_myhdl(bench(p, layer, events, values)))

@@ -10,11 +10,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 from twinspike.ext import first_to_spike_decoder as cy
-from twinspike.hw import first_to_spike_decoder as hw
-from twinspike.hw import toolchain
 from twinspike.sw import first_to_spike_decoder as ref
 from twinspike.sw.common import signed_max, signed_min
-from twinspike.sw.first_to_spike_decoder import (MAX_MEM_BITS, MIN_MEM_BITS, OUTPUTS,
+from twinspike.sw.first_to_spike_decoder import (MAX_MEM_BITS, MIN_MEM_BITS,
                                                  FirstToSpikeDecoderParams)
 
 SPIKE_DENSITIES = (0.0, 0.02, 0.1, 0.3, 1.0)
@@ -112,17 +110,3 @@ def run_reference(p, first, valid, spikes, mem_valid, membranes):
 
 def run_cython(p, first, valid, spikes, mem_valid, membranes):
     return cy.run(p, first, valid, spikes, mem_valid, membranes)
-
-
-def parse_lines(p: FirstToSpikeDecoderParams, lines: list[str]) -> dict[str, np.ndarray]:
-    rows = np.array([[int(v) for v in line.split()] for line in lines], dtype=np.int64)
-    rows = rows.reshape(len(lines), len(OUTPUTS))
-    return {name: rows[:, k] for k, name in enumerate(OUTPUTS)}
-
-
-def bench(p, first, valid, spikes, mem_valid, membranes):
-    return hw.testbench(p, first, valid, spikes, mem_valid, membranes)
-
-
-def run_myhdl(p, first, valid, spikes, mem_valid, membranes):
-    return parse_lines(p, toolchain.run_myhdl(bench(p, first, valid, spikes, mem_valid, membranes)))

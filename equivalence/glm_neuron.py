@@ -11,8 +11,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 from twinspike.ext import glm_neuron as cy
-from twinspike.hw import glm_neuron as hw
-from twinspike.hw import toolchain
 from twinspike.sw import glm_neuron as ref
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.glm_neuron import GlmNeuronParams
@@ -96,39 +94,3 @@ def run_reference(p, weights, biases, spikes):
 
 def run_cython(p, weights, biases, spikes):
     return cy.infer_batch(p, weights, biases, spikes)
-
-
-def _lanes(word: int, n: int, bits: int, signed: bool) -> list[int]:
-    mask, out = (1 << bits) - 1, []
-    for i in range(n):
-        v = (word >> (i * bits)) & mask
-        out.append(v - (1 << bits) if signed and v >> (bits - 1) else v)
-    return out
-
-
-def parse_lines(p: GlmNeuronParams, lines: list[str]) -> list[dict]:
-    """Per run: three hex words per timestep, then ``decision step fallback``."""
-    results, rows = [], []
-    lines = iter(lines)
-    for line in lines:
-        if " " in line:
-            decision, step, fallback = (int(x) for x in line.split())
-            u, q, o = (np.asarray(col, dtype=np.int64).reshape(len(rows), p.n_out)
-                       for col in zip(*rows)) if rows else (np.zeros((0, p.n_out), np.int64),) * 3
-            results.append(dict(membranes=u, probs=q, spikes=o.astype(np.uint8),
-                                decision=decision, step=step, fallback=fallback))
-            rows = []
-        else:
-            u = _lanes(int(line, 16), p.n_out, p.membrane_bits, True)
-            q = _lanes(int(next(lines), 16), p.n_out, p.lut_out_bits, False)
-            o = _lanes(int(next(lines), 16), p.n_out, 1, False)
-            rows.append((u, q, o))
-    return results
-
-
-def bench(p, weights, biases, spikes):
-    return hw.testbench(p, weights, biases, spikes)
-
-
-def run_myhdl(p, weights, biases, spikes):
-    return parse_lines(p, toolchain.run_myhdl(bench(p, weights, biases, spikes)))

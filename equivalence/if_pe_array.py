@@ -6,8 +6,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 from twinspike.ext import if_pe_array as cy
-from twinspike.hw import if_pe_array as hw
-from twinspike.hw import toolchain
 from twinspike.sw import if_pe_array as ref
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.if_pe_array import (MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_MEMBRANE_BITS,
@@ -124,25 +122,3 @@ def run_reference(p: IfPeParams, ops: IfPeOps):
 
 def run_cython(p: IfPeParams, ops: IfPeOps):
     return cy.run(p, ops)
-
-
-def parse_lines(p: IfPeParams, lines: list[str]):
-    """Split the bench's ``spikes . membranes`` hex words into the two arrays."""
-    m, lanes = p.membrane_bits, p.lanes
-    membranes = np.zeros((len(lines), lanes), dtype=np.int64)
-    spikes = np.zeros((len(lines), lanes), dtype=np.int64)
-    for t, line in enumerate(lines):
-        word = int(line, 16)
-        for i in range(lanes):
-            bits = (word >> (i * m)) & ((1 << m) - 1)
-            membranes[t, i] = bits - (1 << m) if bits >> (m - 1) else bits
-            spikes[t, i] = (word >> (lanes * m + i)) & 1
-    return membranes, spikes
-
-
-def bench(p: IfPeParams, ops: IfPeOps):
-    return hw.testbench(p, ops)
-
-
-def run_myhdl(p: IfPeParams, ops: IfPeOps):
-    return parse_lines(p, toolchain.run_myhdl(bench(p, ops)))

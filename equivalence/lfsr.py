@@ -5,8 +5,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 from twinspike.ext import lfsr as cy
-from twinspike.hw import lfsr as hw
-from twinspike.hw import toolchain
 from twinspike.sw import lfsr as ref
 from twinspike.sw.lfsr import MAX_WIDTH, MIN_WIDTH, LfsrParams
 
@@ -39,22 +37,3 @@ def run_reference(p: LfsrParams, n_steps: int) -> np.ndarray:
 
 def run_cython(p: LfsrParams, n_steps: int) -> np.ndarray:
     return cy.sequence(p, n_steps)
-
-
-def parse_lines(p: LfsrParams, lines: list[str]) -> np.ndarray:
-    """Split the bench's hex words back into ``(lanes, n_steps)``."""
-    out = np.zeros((p.lanes, len(lines)), dtype=np.uint32)
-    lane_mask = (1 << p.width) - 1
-    for t, line in enumerate(lines):
-        word = int(line, 16)
-        for lane in range(p.lanes):
-            out[lane, t] = (word >> (lane * p.width)) & lane_mask
-    return out
-
-
-def bench(p: LfsrParams, n_steps: int):
-    return hw.testbench(p, n_steps)
-
-
-def run_myhdl(p: LfsrParams, n_steps: int) -> np.ndarray:
-    return parse_lines(p, toolchain.run_myhdl(bench(p, n_steps)))

@@ -1,4 +1,4 @@
-"""Hypothesis settings profiles and per-level example counts.
+"""Hypothesis settings profiles; the example count of each level is in ``equivalence/levels.py``.
 
 Profile is chosen by ``TWINSPIKE_PROFILE`` (dev | ci | deep), else ``ci`` when the ``CI``
 environment variable is set (as Hypothesis itself does), else ``dev``.
@@ -11,12 +11,12 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-PROFILE = os.environ.get("TWINSPIKE_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+from twinspike.equivalence import levels
+from twinspike.equivalence.levels import PROFILES, Level
 
-#: (Cython == reference, MyHDL == reference, GHDL == MyHDL) examples per block.
-EXAMPLES = {"dev": (100, 10, 3), "ci": (300, 25, 5), "deep": (3000, 150, 25)}
-if PROFILE not in EXAMPLES:
-    raise ValueError(f"TWINSPIKE_PROFILE={PROFILE!r}: expected one of {sorted(EXAMPLES)}")
+PROFILE = os.environ.get("TWINSPIKE_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+if PROFILE not in PROFILES:
+    raise ValueError(f"TWINSPIKE_PROFILE={PROFILE!r}: expected one of {', '.join(PROFILES)}")
 
 # function_scoped_fixture: the tool fixtures only check PATH, they hold no per-example state.
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
@@ -32,13 +32,11 @@ def load() -> None:
     settings.load_profile(PROFILE)
 
 
-def cython_settings() -> settings:
-    return settings(max_examples=EXAMPLES[PROFILE][0])
+def examples(level: Level | str) -> int:
+    """Random cases per block at ``level`` (a :class:`Level` or its name) under the profile."""
+    return (level if isinstance(level, Level) else levels.level(level)).examples[PROFILE]
 
 
-def myhdl_settings() -> settings:
-    return settings(max_examples=EXAMPLES[PROFILE][1])
-
-
-def ghdl_settings() -> settings:
-    return settings(max_examples=EXAMPLES[PROFILE][2])
+def settings_for(level: Level | str) -> settings:
+    """Hypothesis settings running :func:`examples` cases."""
+    return settings(max_examples=examples(level))

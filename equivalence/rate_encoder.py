@@ -9,8 +9,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 from twinspike.ext import rate_encoder as cy
-from twinspike.hw import rate_encoder as hw
-from twinspike.hw import toolchain
 from twinspike.sw import rate_encoder as ref
 from twinspike.sw.lfsr import MAX_WIDTH, MIN_WIDTH
 from twinspike.sw.rate_encoder import MAX_IN_BITS, RateEncoderParams
@@ -70,25 +68,3 @@ def run_reference(p: RateEncoderParams, images: np.ndarray, n_steps: int) -> np.
 
 def run_cython(p: RateEncoderParams, images: np.ndarray, n_steps: int) -> np.ndarray:
     return cy.encode(p, images, n_steps)
-
-
-def bench(p: RateEncoderParams, images: np.ndarray, n_steps: int):
-    return hw.testbench(p, images, n_steps)
-
-
-def parse_lines(p: RateEncoderParams, lines: list[str]) -> np.ndarray:
-    """The bench prints ``image`` and then one hex spike word per timestep, for each image:
-    back into ``(B, n_steps, n_inputs)``."""
-    per_image: list[list[int]] = []
-    for line in lines:
-        if line.strip() == hw.IMAGE_MARKER:
-            per_image.append([])
-        else:
-            per_image[-1].append(int(line, 16))
-    words = np.array(per_image, dtype=object)  # Python ints: words can exceed 64 bits
-    bit = np.arange(p.n_inputs)
-    return ((words[:, :, np.newaxis] >> bit) & 1).astype(np.uint8)
-
-
-def run_myhdl(p: RateEncoderParams, images: np.ndarray, n_steps: int) -> np.ndarray:
-    return parse_lines(p, toolchain.run_myhdl(bench(p, images, n_steps)))

@@ -10,8 +10,6 @@ import numpy as np
 from hypothesis import strategies as st
 
 from twinspike.ext import spike_count_decoder as cy
-from twinspike.hw import spike_count_decoder as hw
-from twinspike.hw import toolchain
 from twinspike.sw import spike_count_decoder as ref
 from twinspike.sw.spike_count_decoder import MAX_COUNT_BITS, SpikeCountDecoderParams
 
@@ -82,24 +80,3 @@ def run_reference(p, first, valid, spikes):
 
 def run_cython(p, first, valid, spikes):
     return cy.run(p, first, valid, spikes)
-
-
-def parse_lines(p: SpikeCountDecoderParams, lines: list[str]) -> dict[str, np.ndarray]:
-    """Each line: all counts as one hex word (class ``i`` in bits ``[i*C, (i+1)*C)``), decision."""
-    counts = np.zeros((len(lines), p.n_classes), dtype=np.int64)
-    decision = np.zeros(len(lines), dtype=np.int64)
-    for c, line in enumerate(lines):
-        word, dec = line.split()
-        word = int(word, 16)
-        for i in range(p.n_classes):
-            counts[c, i] = (word >> (i * p.count_bits)) & p.count_max
-        decision[c] = int(dec)
-    return dict(counts=counts, decision=decision)
-
-
-def bench(p, first, valid, spikes):
-    return hw.testbench(p, first, valid, spikes)
-
-
-def run_myhdl(p, first, valid, spikes):
-    return parse_lines(p, toolchain.run_myhdl(bench(p, first, valid, spikes)))

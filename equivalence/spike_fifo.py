@@ -10,10 +10,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from twinspike.ext import spike_fifo as cy
-from twinspike.hw import spike_fifo as hw
-from twinspike.hw import toolchain
 from twinspike.sw import spike_fifo as ref
-from twinspike.sw.spike_fifo import OUTPUTS, SpikeFifoParams
+from twinspike.sw.spike_fifo import SpikeFifoParams
 
 
 def params(max_addr_bits: int = 16) -> st.SearchStrategy[SpikeFifoParams]:
@@ -82,20 +80,6 @@ def run_reference(p, push_valid, push_addr, push_eot, pop):
 
 def run_cython(p, push_valid, push_addr, push_eot, pop):
     return cy.simulate(p, push_valid, push_addr, push_eot, pop)
-
-
-def parse_lines(p: SpikeFifoParams, lines: list[str]) -> dict[str, np.ndarray]:
-    rows = np.array([[int(v) for v in line.split()] for line in lines], dtype=np.int64)
-    rows = rows.reshape(len(lines), len(OUTPUTS))
-    return {name: rows[:, k] for k, name in enumerate(OUTPUTS)}
-
-
-def bench(p, push_valid, push_addr, push_eot, pop):
-    return hw.testbench(p, push_valid, push_addr, push_eot, pop)
-
-
-def run_myhdl(p, push_valid, push_addr, push_eot, pop):
-    return parse_lines(p, toolchain.run_myhdl(bench(p, push_valid, push_addr, push_eot, pop)))
 
 
 def accepted_pushes(push_valid, push_addr, push_eot, outputs) -> list[tuple[int, int]]:

@@ -39,12 +39,14 @@ import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb,
                    always_seq, block, instance, intbv, modbv)
 
+from twinspike.hw.common import (index_signal, low_bits, rom_driver, rom_values, signed_signal,
+                                 unpack_lanes, unsigned_signal)
 from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane,
-                                      lane_multiplier, rom_driver, scaled_weight, signed_signal,
-                                      unsigned_signal)
+                                      lane_multiplier, scaled_weight)
 from twinspike.sw.conv_engine import (ConvEngineParams, FireConfig, axis_taps, bias_image,
                                       check_run, engine_projections, weight_image)
 from twinspike.sw.if_pe_array import LEAK_SHIFT_BITS
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 
 Params = ConvEngineParams
@@ -52,17 +54,6 @@ ST_IDLE, ST_GEN, ST_CLEAR, ST_FIRE = range(4)
 #: Bench input kinds (one per ``ready`` slot).
 IN_CLEAR, IN_EVENT, IN_FIRE = range(3)
 SOP_BITS = 32
-
-
-def index_signal(n: int, value: int = 0) -> Signal:
-    """An index ``0..n-1`` (at least one bit wide)."""
-    return Signal(intbv(value, min=0, max=max(n, 2)))
-
-
-def rom_values(values) -> tuple[int, ...]:
-    """ROM contents as a tuple of at least two ints (a one-entry case does not convert)."""
-    values = tuple(int(v) for v in values)
-    return values + (0,) * (2 - len(values))
 
 
 def axis_roms(size_in: int, size_out: int, p: ConvEngineParams, ma_step: int, wa_step: int):
@@ -385,6 +376,23 @@ def top(p: ConvEngineParams):
     return conv_engine(p=p, **ports(p))
 
 
+# ----------------------------------------------------------------------------- host protocol
+# What a host (this module's bench, the whole-network runner, a sequencer) sends to and reads
+# from the engine's ports: the memory image through the write ports (one lane per write), the
+# input stream (one item per ready slot), and the fire phase's outputs back into events and
+# membranes.
+
+def memory_load(p: ConvEngineParams, weights, bias) -> list[tuple[int, int, int, int]]:
+    """The write-port cycles that load the engine: ``(weight?, address, lane, value)`` rows,
+    every lane of the weight image (``weights[projections, c_out, c_in, k, k]``) first, then
+    the bias image (``bias[c_out]``); values signed, as ``sw/conv_engine.py`` lays them out."""
+    wimg, bimg = weight_image(p, weights), bias_image(p, bias)
+    return ([(1, a, lane, int(wimg[a, lane])) for a in range(p.weight_depth)
+             for lane in range(p.lanes)]
+            + [(0, a, lane, int(bimg[a, lane])) for a in range(p.words)
+               for lane in range(p.lanes)])
+
+
 def input_stream(p: ConvEngineParams, spikes) -> list[tuple[int, int, int, int, int, int]]:
     """``(kind, bank, c, y, x, value)`` per ``ready`` slot: clear, then per timestep every
     bank's events (non-zero values) in ascending source address and a fire
@@ -399,9 +407,21 @@ def input_stream(p: ConvEngineParams, spikes) -> list[tuple[int, int, int, int, 
     return stream
 
 
-def _bits(values, bits: int) -> tuple[int, ...]:
-    mask = (1 << bits) - 1
-    return tuple(int(v) & mask for v in values)
+def read_back(p: ConvEngineParams, emitted, fired_last) -> dict:
+    """The outputs of one run from what the fire phases gave: ``emitted[t]`` the output
+    addresses of timestep ``t`` in emitted order, ``fired_last`` the last timestep's fired
+    membrane words (word-major, as the fire scan goes). Returns ``events`` (one int64 array per
+    timestep) and ``v`` int64 ``[c_out, h_out, w_out]``."""
+    if len(fired_last) != p.membrane_depth:
+        raise ValueError(f"{len(fired_last)} fired words, expected {p.membrane_depth}")
+    v = np.zeros((p.c_out, p.positions), dtype=np.int64)
+    for index, word in enumerate(fired_last):
+        w, pos = divmod(index, p.positions)
+        channels = min(p.lanes, p.c_out - w * p.lanes)
+        v[w * p.lanes:w * p.lanes + channels, pos] = \
+            unpack_lanes(word, p.lanes, p.membrane_bits)[:channels]
+    events = tuple(np.array(addrs, dtype=np.int64) for addrs in emitted)
+    return dict(events=events, v=v.reshape(p.output_shape))
 
 
 @block
@@ -420,9 +440,9 @@ def testbench(p: ConvEngineParams, weights, spikes, config: FireConfig):
     clk, rst, ready = s["clk"], s["rst"], s["ready"]
     dut = conv_engine(p=p, **s)
 
-    wimg, bimg = weight_image(p, [q.weights for q in projs]), bias_image(p, config.bias)
-    w_entries = [(a, lane, wimg[a, lane]) for a in range(p.weight_depth) for lane in range(p.lanes)]
-    b_entries = [(a, lane, bimg[a, lane]) for a in range(p.words) for lane in range(p.lanes)]
+    load = memory_load(p, [q.weights for q in projs], config.bias)
+    w_entries = [row[1:] for row in load if row[0]]
+    b_entries = [row[1:] for row in load if not row[0]]
     stream = input_stream(p, spikes)
     n_w, n_b, n_in = len(w_entries), len(b_entries), len(stream)
     w_idx, b_idx, in_idx = index_signal(n_w + 1), index_signal(n_b + 1), index_signal(n_in + 1)
@@ -430,10 +450,10 @@ def testbench(p: ConvEngineParams, weights, spikes, config: FireConfig):
     in_kind = index_signal(3)
     roms = [rom_driver(w_idx, s["wt_addr"], column(w_entries, 0)),
             rom_driver(w_idx, s["wt_lane"], column(w_entries, 1)),
-            rom_driver(w_idx, s["wt_data"], _bits(column(w_entries, 2), p.weight_bits)),
+            rom_driver(w_idx, s["wt_data"], low_bits(column(w_entries, 2), p.weight_bits)),
             rom_driver(b_idx, s["bias_addr"], column(b_entries, 0)),
             rom_driver(b_idx, s["bias_lane"], column(b_entries, 1)),
-            rom_driver(b_idx, s["bias_data"], _bits(column(b_entries, 2), p.membrane_bits)),
+            rom_driver(b_idx, s["bias_data"], low_bits(column(b_entries, 2), p.membrane_bits)),
             rom_driver(in_idx, in_kind, column(stream, 0)),
             rom_driver(in_idx, s["ev_bank"], column(stream, 1)),
             rom_driver(in_idx, s["ev_c"], column(stream, 2)),
@@ -516,3 +536,42 @@ def testbench(p: ConvEngineParams, weights, spikes, config: FireConfig):
         raise StopSimulation()
 
     return dut, roms, strobes, clock, stimulus, count_cycles, monitor
+
+
+def parse_bench(p: ConvEngineParams, lines: list[str]) -> tuple[dict, int]:
+    """The bench's lines back into ``(outputs, cycles)``: ``events`` per timestep in emitted
+    order, ``v`` from the last timestep's fired words, and the SOP counter ``sops``."""
+    emitted: dict[int, list[int]] = {}
+    fired: dict[int, list[int]] = {}
+    cycle_count = sops = None
+    for line in lines:
+        kind, *fields = line.split()
+        if kind == "e":
+            emitted.setdefault(int(fields[0]), []).append(int(fields[1]))
+        elif kind == "v":
+            fired.setdefault(int(fields[0]), []).append(int(fields[1], 16))
+        elif kind == "c":
+            cycle_count = int(fields[0])
+        elif kind == "s":
+            sops = int(fields[0], 16)
+        else:
+            raise ValueError(f"unexpected bench line {line!r}")
+    n_steps = len(fired)
+    if sorted(fired) != list(range(n_steps)) or cycle_count is None or sops is None:
+        raise ValueError(f"incomplete bench output ({len(lines)} lines)")
+    out = read_back(p, [emitted.get(t, []) for t in range(n_steps)], fired[n_steps - 1])
+    return dict(**out, sops=sops), cycle_count
+
+
+def parse_lines(p: ConvEngineParams, lines: list[str]) -> dict:
+    return parse_bench(p, lines)[0]
+
+
+def run_bench_with_cycles(p, weights, spikes, config) -> tuple[dict, int]:
+    """Simulate :func:`testbench` in MyHDL: ``(outputs, cycles)``."""
+    return parse_bench(p, toolchain.run_myhdl(testbench(p, weights, spikes, config)))
+
+
+def run_bench(p, weights, spikes, config) -> dict:
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return run_bench_with_cycles(p, weights, spikes, config)[0]

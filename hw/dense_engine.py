@@ -32,23 +32,21 @@ Outputs (registered, one cycle after execute): ``out_valid`` for FIRE and READ w
 padding lanes 0) and ``out_membranes`` (the word after the operation). ``busy`` is high while
 either pipeline stage holds a word.
 """
+import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb, always_seq,
                    block, instance, intbv)
 
+from twinspike.hw.common import (address_bits, rom_driver, signed_signal, unpack_lanes,
+                                 unsigned_signal)
 from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane,
-                                      lane_multiplier, rom_driver, scaled_weight, signed_signal,
-                                      unsigned_signal)
+                                      lane_multiplier, scaled_weight)
 from twinspike.sw.dense_engine import DenseEngineParams, DenseLayer, check_run
 from twinspike.sw.if_pe_array import LEAK_SHIFT_BITS
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 
 Params = DenseEngineParams
 CMD_EVENT, CMD_FIRE, CMD_INIT, CMD_READ = 0, 1, 2, 3
-
-
-def address_bits(n: int) -> int:
-    """Width of an index into ``n`` entries (at least 1 bit)."""
-    return max(1, (n - 1).bit_length())
 
 
 @block
@@ -218,6 +216,11 @@ def top(p: DenseEngineParams):
     return dense_engine(p=p, **ports(p))
 
 
+# ----------------------------------------------------------------------------- host protocol
+# What a host (this module's bench, the whole-network runner, a sequencer) sends to and reads
+# from the engine's ports: the memory image through the write ports, the command stream, and
+# the FIRE / READ output words back into spikes and membranes.
+
 def program(events, values) -> list[tuple[int, int, int]]:
     """The command stream ``(cmd, addr, value)`` of a run: INIT, per timestep its events then
     FIRE, then READ."""
@@ -238,6 +241,28 @@ def memory_load(p: DenseEngineParams, layer: DenseLayer) -> list[tuple[int, int,
     rows = [(1, j * p.row_stride + k, word(layer.weights[j], k))
             for j in range(p.n_in) for k in range(words)]
     return rows + [(0, k, word(layer.bias, k)) for k in range(words)]
+
+
+def read_back(p: DenseEngineParams, fired, read) -> dict:
+    """The outputs of one run from its output words: ``fired`` the FIRE words ``(k, spike
+    mask)`` in the order the engine gave them (``words`` per timestep, ``k`` ascending), ``read``
+    the READ words ``(k, membrane word)``. Returns ``spikes`` int64 ``[T, n_out]`` and
+    ``membranes`` int64 ``[n_out]``; raises ``ValueError`` on a word out of order."""
+    lanes = p.lanes
+    spikes = np.zeros((len(fired) // p.words, p.words * lanes), dtype=np.int64)
+    if len(fired) % p.words:
+        raise ValueError(f"{len(fired)} FIRE words is not a whole number of timesteps of "
+                         f"{p.words} words")
+    for n, (k, mask) in enumerate(fired):
+        if k != n % p.words:
+            raise ValueError(f"FIRE word {k} out of order (expected {n % p.words})")
+        spikes[n // p.words, k * lanes:(k + 1) * lanes] = [(mask >> i) & 1 for i in range(lanes)]
+    if sorted(k for k, _ in read) != list(range(p.words)):
+        raise ValueError(f"READ words {[k for k, _ in read]}, expected 0..{p.words - 1}")
+    membranes = np.zeros(p.words * lanes, dtype=np.int64)
+    for k, word in read:
+        membranes[k * lanes:(k + 1) * lanes] = unpack_lanes(word, lanes, p.membrane_bits)
+    return {"spikes": spikes[:, :p.n_out], "membranes": membranes[:p.n_out]}
 
 
 @block
@@ -327,3 +352,23 @@ def testbench(p: DenseEngineParams, layer: DenseLayer, events, values=None):
         raise StopSimulation()
 
     return dut, roms, drive, feed, clock, stimulus
+
+
+def parse_lines(p: DenseEngineParams, lines: list[str]) -> dict:
+    """The bench's lines (hex ``membranes . spikes . word . read``, then the cycle count) back
+    into the reference's outputs."""
+    k_bits, lanes = address_bits(p.words), p.lanes
+    fired, read = [], []
+    for line in lines[:-1]:
+        x = int(line, 16)
+        k = (x >> 1) & ((1 << k_bits) - 1)
+        if x & 1:
+            read.append((k, x >> (1 + k_bits + lanes)))
+        else:
+            fired.append((k, (x >> (1 + k_bits)) & ((1 << lanes) - 1)))
+    return {**read_back(p, fired, read), "cycles": int(lines[-1])}
+
+
+def run_bench(p: DenseEngineParams, layer: DenseLayer, events, values=None) -> dict:
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, layer, events, values)))

@@ -9,11 +9,13 @@ Two argmax trees (``hw/argmax.py``): one over the spike bits, whose lowest-index
 the lowest spiking class, and one over the membranes with their sign bits inverted (offset
 binary, so unsigned order is signed order).
 """
+import numpy as np
 from myhdl import (ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, instance,
                    intbv)
 
 from twinspike.hw.argmax import argmax_tree
 from twinspike.sw.first_to_spike_decoder import OUTPUTS, FirstToSpikeDecoderParams
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 
 Params = FirstToSpikeDecoderParams
@@ -156,3 +158,14 @@ def testbench(p: FirstToSpikeDecoderParams, first, valid, spikes, mem_valid, mem
         raise StopSimulation()
 
     return dut, clock, stimulus
+
+
+def parse_lines(p: FirstToSpikeDecoderParams, lines: list[str]) -> dict[str, np.ndarray]:
+    rows = np.array([[int(v) for v in line.split()] for line in lines], dtype=np.int64)
+    rows = rows.reshape(len(lines), len(OUTPUTS))
+    return {name: rows[:, k] for k, name in enumerate(OUTPUTS)}
+
+
+def run_bench(p: FirstToSpikeDecoderParams, first, valid, spikes, mem_valid, membranes):
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, first, valid, spikes, mem_valid, membranes)))

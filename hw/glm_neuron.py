@@ -22,10 +22,12 @@ takes ``n_in * n_kernels + 2`` cycles:
 Configuration: ``w_we``/``w_addr``/``w_data`` write a weight word, ``b_we``/``b_addr``/``b_data``
 a bias; ``start`` (while idle) begins an inference of ``n_steps`` timesteps (1..max_steps).
 """
+import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb,
                    always_seq, block, concat, enum, instance, intbv)
 
-from twinspike.hw.if_pe_array import rom_driver, signed_signal, unsigned_signal
+from twinspike.hw.common import index_signal, rom_driver, signed_signal, unpack_lanes, unsigned_signal
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 from twinspike.hw.lfsr import lfsr
 from twinspike.sw.common import signed_max, signed_min
@@ -33,11 +35,6 @@ from twinspike.sw.glm_neuron import (GlmNeuronParams, check_biases, check_params
                                      check_weights)
 
 Params = GlmNeuronParams
-
-
-def index_signal(n: int, value: int = 0) -> Signal:
-    """An unsigned counter or address for ``0..n-1`` (at least one bit wide)."""
-    return Signal(intbv(value, min=0, max=max(n, 2)))
 
 
 def kernel_select_bits(p: GlmNeuronParams) -> int:
@@ -392,3 +389,28 @@ def testbench(p: GlmNeuronParams, weights, biases, spikes):
                 print("%d %d %d" % (decision, decision_step, fallback))
 
     return dut, feed, frame_select, clock, stimulus, monitor
+
+
+def parse_lines(p: GlmNeuronParams, lines: list[str]) -> list[dict]:
+    """Per run: three hex words per timestep, then ``decision step fallback``."""
+    results, rows = [], []
+    lines = iter(lines)
+    for line in lines:
+        if " " in line:
+            decision, step, fallback = (int(x) for x in line.split())
+            u, q, o = (np.asarray(col, dtype=np.int64).reshape(len(rows), p.n_out)
+                       for col in zip(*rows)) if rows else (np.zeros((0, p.n_out), np.int64),) * 3
+            results.append(dict(membranes=u, probs=q, spikes=o.astype(np.uint8),
+                                decision=decision, step=step, fallback=fallback))
+            rows = []
+        else:
+            u = unpack_lanes(int(line, 16), p.n_out, p.membrane_bits, True)
+            q = unpack_lanes(int(next(lines), 16), p.n_out, p.lut_out_bits, False)
+            o = unpack_lanes(int(next(lines), 16), p.n_out, 1, False)
+            rows.append((u, q, o))
+    return results
+
+
+def run_bench(p: GlmNeuronParams, weights, biases, spikes):
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, weights, biases, spikes)))

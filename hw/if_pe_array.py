@@ -19,9 +19,12 @@ Ports: ``clk``, ``rst`` (synchronous, active high: membranes and spikes to 0), `
 two's complement), ``bias`` (lane ``i`` in bits ``[i*m, (i+1)*m)``), ``theta`` (signed ``m``),
 ``leak_shift``; outputs ``membranes`` (lane ``i`` in bits ``[i*m, (i+1)*m)``) and ``spikes``.
 """
+import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
                    instance, intbv)
 
+from twinspike.hw.common import low_bits, rom_driver, signed_signal, unsigned_signal
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 from twinspike.sw.common import check_range, signed_max, signed_min
 from twinspike.sw.if_pe_array import (LEAK_SHIFT_BITS, MAX_MEMBRANE_BITS, MIN_MEMBRANE_BITS,
@@ -30,15 +33,7 @@ from twinspike.sw.if_pe_array import (LEAK_SHIFT_BITS, MAX_MEMBRANE_BITS, MIN_ME
 
 Params = IfPeParams
 __all__ = ["OP_HOLD", "OP_LOAD", "OP_ACC", "OP_FIRE", "if_lane", "if_pe_array", "ports", "top",
-           "testbench", "signed_signal", "unsigned_signal", "scaled_weight", "lane_multiplier"]
-
-
-def signed_signal(bits: int, value: int = 0) -> Signal:
-    return Signal(intbv(value, min=signed_min(bits), max=signed_max(bits) + 1))
-
-
-def unsigned_signal(bits: int, value: int = 0) -> Signal:
-    return Signal(intbv(value)[bits:])
+           "testbench", "scaled_weight", "lane_multiplier"]
 
 
 def scaled_weight(weight: Signal, value: Signal) -> Signal:
@@ -183,22 +178,6 @@ def top(p: IfPeParams):
 
 
 @block
-def rom_driver(index, out, values):
-    """``out = values[index]``: one stimulus column as a ROM the bench indexes per cycle."""
-
-    @always_comb
-    def lookup():
-        out.next = values[index]
-
-    return lookup
-
-
-def _bits(values, bits: int) -> tuple[int, ...]:
-    mask = (1 << bits) - 1
-    return tuple(int(x) & mask for x in values)
-
-
-@block
 def testbench(p: IfPeParams, ops: IfPeOps):
     """Self-checking bench: resets, applies one operation per clock cycle and prints, after
     each edge, one hex word ``spikes . membranes`` (spikes in the top ``lanes`` bits)."""
@@ -218,8 +197,8 @@ def testbench(p: IfPeParams, ops: IfPeOps):
             rom_driver(cycle, s["leak_shift"], pad(int(c) for c in ops.leak_shift))]
     for i in range(p.lanes):
         roms += [rom_driver(cycle, en[i], pad(int(c) for c in ops.enable[:, i])),
-                 rom_driver(cycle, wt[i], pad(_bits(ops.weight[:, i], w))),
-                 rom_driver(cycle, bs[i], pad(_bits(ops.bias[:, i], m)))]
+                 rom_driver(cycle, wt[i], pad(low_bits(ops.weight[:, i], w))),
+                 rom_driver(cycle, bs[i], pad(low_bits(ops.bias[:, i], m)))]
     cat = lambda sigs: ConcatSignal(*reversed(sigs)) if len(sigs) > 1 else sigs[0]  # noqa: E731
     en_flat, wt_flat, bs_flat = cat(en), cat(wt), cat(bs)
     observed = ConcatSignal(s["spikes"], s["membranes"])
@@ -249,3 +228,22 @@ def testbench(p: IfPeParams, ops: IfPeOps):
         raise StopSimulation()
 
     return dut, roms, pack, clock, stimulus
+
+
+def parse_lines(p: IfPeParams, lines: list[str]):
+    """Split the bench's ``spikes . membranes`` hex words into the two arrays."""
+    m, lanes = p.membrane_bits, p.lanes
+    membranes = np.zeros((len(lines), lanes), dtype=np.int64)
+    spikes = np.zeros((len(lines), lanes), dtype=np.int64)
+    for t, line in enumerate(lines):
+        word = int(line, 16)
+        for i in range(lanes):
+            bits = (word >> (i * m)) & ((1 << m) - 1)
+            membranes[t, i] = bits - (1 << m) if bits >> (m - 1) else bits
+            spikes[t, i] = (word >> (lanes * m + i)) & 1
+    return membranes, spikes
+
+
+def run_bench(p: IfPeParams, ops: IfPeOps):
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, ops)))

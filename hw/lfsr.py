@@ -5,9 +5,11 @@ lane one step on this clock edge) and ``value`` (all lane states, lane ``i`` in 
 ``[i*W, (i+1)*W)``). One single-lane register per lane, so the Verilog stays free of
 variable part-selects.
 """
+import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block, instance, intbv)
 
 from twinspike.sw.lfsr import LfsrParams
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 
 Params = LfsrParams
@@ -84,3 +86,19 @@ def testbench(p: LfsrParams, n_steps: int):
         raise StopSimulation()
 
     return dut, clock, stimulus
+
+
+def parse_lines(p: LfsrParams, lines: list[str]) -> np.ndarray:
+    """Split the bench's hex words back into ``(lanes, n_steps)``."""
+    out = np.zeros((p.lanes, len(lines)), dtype=np.uint32)
+    lane_mask = (1 << p.width) - 1
+    for t, line in enumerate(lines):
+        word = int(line, 16)
+        for lane in range(p.lanes):
+            out[lane, t] = (word >> (lane * p.width)) & lane_mask
+    return out
+
+
+def run_bench(p: LfsrParams, n_steps: int):
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, n_steps)))

@@ -12,11 +12,13 @@ seeds), ``load`` and ``pixel`` (``in_bits``), ``en``, and ``spikes`` (``n_inputs
   register ``i``: the spikes of the current timestep. Each clock edge with ``en`` high and
   ``load`` low advances every lane one step (the next timestep).
 """
+import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq,
                    block, instance, intbv)
 
 from twinspike.hw.lfsr import lfsr
 from twinspike.sw.rate_encoder import RateEncoderParams
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 
 Params = RateEncoderParams
@@ -119,3 +121,22 @@ def testbench(p: RateEncoderParams, images, n_steps: int):
         raise StopSimulation()
 
     return dut, clock, stimulus
+
+
+def parse_lines(p: RateEncoderParams, lines: list[str]) -> np.ndarray:
+    """The bench prints ``image`` and then one hex spike word per timestep, for each image:
+    back into ``(B, n_steps, n_inputs)``."""
+    per_image: list[list[int]] = []
+    for line in lines:
+        if line.strip() == IMAGE_MARKER:
+            per_image.append([])
+        else:
+            per_image[-1].append(int(line, 16))
+    words = np.array(per_image, dtype=object)  # Python ints: words can exceed 64 bits
+    bit = np.arange(p.n_inputs)
+    return ((words[:, :, np.newaxis] >> bit) & 1).astype(np.uint8)
+
+
+def run_bench(p: RateEncoderParams, images, n_steps: int):
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, images, n_steps)))

@@ -5,11 +5,13 @@ Ports: ``clk``, ``rst`` (synchronous, active high), ``first``, ``valid``, ``spik
 ``decision``. One saturating counter per class, then a combinational argmax tree
 (``hw/argmax.py``) over the registered counts.
 """
+import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
                    instance, intbv)
 
 from twinspike.hw.argmax import argmax_tree
 from twinspike.sw.spike_count_decoder import SpikeCountDecoderParams
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 
 Params = SpikeCountDecoderParams
@@ -97,3 +99,21 @@ def testbench(p: SpikeCountDecoderParams, first, valid, spikes):
         raise StopSimulation()
 
     return dut, clock, stimulus
+
+
+def parse_lines(p: SpikeCountDecoderParams, lines: list[str]) -> dict[str, np.ndarray]:
+    """Each line: all counts as one hex word (class ``i`` in bits ``[i*C, (i+1)*C)``), decision."""
+    counts = np.zeros((len(lines), p.n_classes), dtype=np.int64)
+    decision = np.zeros(len(lines), dtype=np.int64)
+    for c, line in enumerate(lines):
+        word, dec = line.split()
+        word = int(word, 16)
+        for i in range(p.n_classes):
+            counts[c, i] = (word >> (i * p.count_bits)) & p.count_max
+        decision[c] = int(dec)
+    return dict(counts=counts, decision=decision)
+
+
+def run_bench(p: SpikeCountDecoderParams, first, valid, spikes):
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, first, valid, spikes)))

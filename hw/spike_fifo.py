@@ -9,10 +9,12 @@ registered, enabled read, so synthesis maps it to block or distributed RAM. Poin
 comparison with ``depth - 1``, so any depth works. A read and a write never hit the same word
 in one cycle (reading needs ``count > 0``, writing ``count < depth``).
 """
+import numpy as np
 from myhdl import (ResetSignal, Signal, StopSimulation, always, always_comb, always_seq, block, concat,
                    instance, intbv)
 
 from twinspike.sw.spike_fifo import OUTPUTS, SpikeFifoParams
+from twinspike.hw import toolchain
 from twinspike.hw.toolchain import bench_clock
 
 Params = SpikeFifoParams
@@ -125,3 +127,14 @@ def testbench(p: SpikeFifoParams, push_valid, push_addr, push_eot, pop):
         raise StopSimulation()
 
     return dut, clock, stimulus
+
+
+def parse_lines(p: SpikeFifoParams, lines: list[str]) -> dict[str, np.ndarray]:
+    rows = np.array([[int(v) for v in line.split()] for line in lines], dtype=np.int64)
+    rows = rows.reshape(len(lines), len(OUTPUTS))
+    return {name: rows[:, k] for k, name in enumerate(OUTPUTS)}
+
+
+def run_bench(p: SpikeFifoParams, push_valid, push_addr, push_eot, pop):
+    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
+    return parse_lines(p, toolchain.run_myhdl(testbench(p, push_valid, push_addr, push_eot, pop)))

@@ -1,9 +1,11 @@
-"""The HDL tool chain around MyHDL: simulate, convert, GHDL-verify and Yosys-synthesise.
+"""The one place twinspike touches MyHDL and the HDL tools: simulate, convert, GHDL-verify and
+Yosys-synthesise, the bench clock, and the single use of a MyHDL internal (the speed patch).
 
-Every block in ``hw/`` is driven through these few functions, so the CLI, the tests and the
-benchmarks share one path to each tool. Tools that are missing raise ``ToolMissing`` with the
-install command; tests turn that into a skip, or a failure when ``TWINSPIKE_REQUIRE_HDL_TOOLS=1``
-(set by ``.ci/run``).
+Every block bench, the whole-network runner, the equivalence levels, the CLI and the benchmarks
+go through these functions. Tools that are missing raise ``ToolMissing`` with the install
+command; tests turn that into a skip, or a failure when ``TWINSPIKE_REQUIRE_HDL_TOOLS=1`` (set
+by ``.ci/run``). Every function leaves the process as it found it (working directory, MyHDL's
+module state): ``tests/test_toolchain.py`` checks that.
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import myhdl
+import myhdl._intbv
 from myhdl import Simulation, StopSimulation, block, delay, instance
 
 PCK_NAME = f"pck_myhdl_{myhdl.__version__.replace('.', '')[:3]}.vhd"
@@ -61,17 +66,68 @@ def strip_done(lines: list[str], simulator: str) -> list[str]:
     return lines[:-1]
 
 
+def bitstring(num, width: int = 0) -> str:
+    """``myhdl.bin(num, width)``, with the common ``width = 0`` case (the minimal two's
+    complement digits) computed by ``format`` instead of MyHDL's Python loop over the bits."""
+    if width:
+        return myhdl.bin(num, width)
+    num = int(num)
+    if num >= 0:
+        return format(num, "b")
+    digits = (~num).bit_length() + 1
+    return format(num & ((1 << digits) - 1), "b")
+
+
+def _patchable() -> bool:
+    """The speed patch replaces ``myhdl._intbv.bin``, a private name: only where it still is
+    MyHDL's ``bin`` (as in the tested releases) is the replacement known to be equivalent."""
+    return getattr(myhdl._intbv, "bin", None) is myhdl.bin
+
+
+_warned = False
+
+
+@contextlib.contextmanager
+def fast_intbv_widths():
+    """Within the block, ``intbv(min=..., max=...)`` measures its bounds with :func:`bitstring`
+    (the same strings as ``myhdl.bin``). The engines' lanes build bounded ``intbv`` locals on
+    every evaluation, and MyHDL's bit loop was 40 % of an engine simulation's time. Where the
+    MyHDL internals differ from the tested ones this is a no-op with a warning: slower, never
+    wrong."""
+    global _warned
+    if not _patchable():
+        if not _warned:
+            warnings.warn(f"MyHDL {myhdl.__version__}: myhdl._intbv.bin is not myhdl.bin, so "
+                          "the intbv speed patch is off (simulations run at MyHDL's own speed)",
+                          RuntimeWarning, stacklevel=3)
+            _warned = True
+        yield
+        return
+    original = myhdl._intbv.bin
+    myhdl._intbv.bin = bitstring
+    try:
+        yield
+    finally:
+        myhdl._intbv.bin = original
+
+
+def simulate(top) -> None:
+    """Run a MyHDL instance until it raises ``StopSimulation`` (or runs out of events)."""
+    sim = Simulation(top)
+    try:
+        with fast_intbv_widths():
+            sim.run(quiet=True)
+    except StopSimulation:
+        pass
+    finally:
+        sim.quit()
+
+
 def run_myhdl(tb) -> list[str]:
     """Simulate a test bench instance in MyHDL; return the lines it printed before 'done'."""
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        sim = Simulation(tb)
-        try:
-            sim.run(quiet=True)
-        except StopSimulation:
-            pass
-        finally:
-            sim.quit()
+        simulate(tb)
     return strip_done(buf.getvalue().splitlines(), "MyHDL")
 
 
@@ -127,17 +183,21 @@ def verify_vhdl(tb, workdir: str | os.PathLike | None = None) -> VerifyResult:
 
     tmp = tempfile.mkdtemp(prefix="twinspike-verify-") if workdir is None else str(workdir)
     Path(tmp).mkdir(parents=True, exist_ok=True)
-    old = os.getcwd()
-    verify.simulator = "ghdl"
+    # verify() also resets sys.stdout to sys.__stdout__ after its MyHDL run.
+    old_cwd, old_simulator, old_stdout = os.getcwd(), verify.simulator, sys.stdout
     try:
+        # MyHDL's verify writes its files into, and runs GHDL in, the working directory.
         os.chdir(tmp)
-        with contextlib.redirect_stderr(io.StringIO()):
+        verify.simulator = "ghdl"
+        with contextlib.redirect_stderr(io.StringIO()), fast_intbv_widths():
             ret = verify(tb, initial_values=True)
         read = lambda f: Path(f).read_text().splitlines() if Path(f).exists() else []  # noqa: E731
         mine, theirs = read("MyHDL.log"), read("ghdl.log")
         diff = Path("diff.log").read_text() if Path("diff.log").exists() else "(no diff.log)"
     finally:
-        os.chdir(old)
+        verify.simulator = old_simulator
+        sys.stdout = old_stdout
+        os.chdir(old_cwd)
         if workdir is None:
             shutil.rmtree(tmp, ignore_errors=True)
     ok = ret == 0 and [m.lower() for m in mine] == [g.lower() for g in theirs]

@@ -28,3 +28,9 @@ def ghdl():
 @pytest.fixture
 def yosys():
     need_tool("yosys")
+
+
+@pytest.fixture(name="need_tool")
+def need_tool_fixture():
+    """``need_tool(tool)`` for tests that learn which tool they need from a parameter."""
+    return need_tool

@@ -129,7 +129,7 @@ def test_cython_module_is_compiled():
 
 # --- address generation and memory layout ---------------------------------------------------
 
-@profiles.cython_settings()
+@profiles.settings_for("cython")
 @given(p=eq.params(max_size=7, max_kernel=5), data=st.data())
 def test_address_generator_visits_exactly_the_touched_taps(p, data):
     yi = data.draw(st.integers(0, p.h_in - 1), label="yi")
@@ -199,7 +199,7 @@ def larger_cases(draw):
     return p, weights, spikes, draw(eq.fire_configs(p.c_out, p.membrane_bits))
 
 
-@profiles.cython_settings()
+@profiles.settings_for("cython")
 @given(case=larger_cases())
 def test_cython_equals_reference_on_larger_layers(case):
     assert_same(eq.run_cython(*case), eq.run_reference(*case))
@@ -227,7 +227,7 @@ def residual_blocks(draw):
     return projs, draw(eq.fire_configs(c_out, main.membrane_bits))
 
 
-@profiles.cython_settings()
+@profiles.settings_for("cython")
 @given(block=residual_blocks())
 def test_residual_projections(block):
     """Cython == reference on a two-geometry population; and the hardware's form of the
@@ -255,7 +255,7 @@ def test_myhdl_runs_a_residual_block_as_two_banks():
                   ConvProjection(identity, np.eye(2, dtype=np.int64)[:, :, None, None],
                                  spikes[1])]
     expected = ref.run(population, config)
-    got = eq.run_myhdl(p, weights, spikes, config)
+    got = hw.run_bench(p, weights, spikes, config)
     assert_same((got["events"], got["v"]), (ref.events(expected.spikes), expected.v))
     assert any(len(e) for e in got["events"])
 
@@ -282,7 +282,7 @@ def _check_pooling(run, case):
     np.testing.assert_array_equal(result.spikes, expected_spikes)
 
 
-@profiles.cython_settings()
+@profiles.settings_for("cython")
 @given(case=pooling_cases())
 def test_sum_pool_through_engine_equals_direct_sum_pool(case):
     _check_pooling(ref.run_engine, case)
@@ -294,18 +294,18 @@ def test_myhdl_sum_pool_equals_direct_sum_pool():
     spikes = (np.random.default_rng(5).random((1, 2, *p.input_shape)) < 0.6).astype(np.int64)
     config = FireConfig(np.array([0, -1, 1]), 2, 0, 1)
     expected_spikes, expected_v = if_population(direct_sum_pool(spikes[0], 2), config, 16)
-    got = eq.run_myhdl(p, ref.sum_pool_weights(3, 2)[None], spikes, config)
+    got = hw.run_bench(p, ref.sum_pool_weights(3, 2)[None], spikes, config)
     assert_same((got["events"], got["v"]), (ref.events(expected_spikes), expected_v))
     assert any(len(e) for e in got["events"])
 
 
 # --- hardware timing -----------------------------------------------------------------------------
 
-@profiles.ghdl_settings()  # few examples: test_equivalence already runs MyHDL on cases()
+@profiles.settings_for("ghdl")  # few examples: test_equivalence already runs MyHDL on cases()
 @given(case=eq.cases(max_channels=2, max_size=4))
 def test_myhdl_cycle_count_matches_the_documented_formula(case):
     p, weights, spikes, config = case
-    got, cycle_count = eq.run_myhdl_with_cycles(*case)
+    got, cycle_count = hw.run_bench_with_cycles(*case)
     assert cycle_count == ref.cycles(p, spikes)
     for emitted in got["events"]:  # canonical order: strictly ascending addresses
         assert (np.diff(emitted) > 0).all()

@@ -254,8 +254,10 @@ def _rows(gap_resnet4: float):
 
 
 def test_accuracy_rewrites_only_the_marked_readme_block(tmp_path):
-    from twinspike.convert.report import README_BEGIN, README_END, update_readme
+    from twinspike.convert.report import README_BLOCK, update_readme
+    from twinspike.readme import markers
 
+    README_BEGIN, README_END = markers(*README_BLOCK)
     readme = tmp_path / "README.md"
     before, after = "# title\n\ntext before\n\n", "\n\ntext after\n"
     readme.write_text(before + f"{README_BEGIN}\nold table\n{README_END}" + after)

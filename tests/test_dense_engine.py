@@ -113,7 +113,7 @@ def test_myhdl_cycle_count_equals_formula(n_in, n_out, lanes, data):
     p = DenseEngineParams(n_in=n_in, n_out=n_out, lanes=lanes)
     events = data.draw(eq.spike_trains(n_in, max_steps=3))
     layer = ref.make_layer(p, np.ones((n_in, n_out), np.int64), np.zeros(n_out, np.int64), 0, 5)
-    assert eq.run_myhdl(p, layer, events)["cycles"] == ref.cycle_count(p, events)
+    assert hw.run_bench(p, layer, events)["cycles"] == ref.cycle_count(p, events)
 
 
 @given(eq.cases(max_steps=4))

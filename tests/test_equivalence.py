@@ -1,74 +1,59 @@
-"""Levels 1-4 of the equivalence proof, for every block in ``twinspike.BLOCKS``.
+"""The equivalence proof of every block in ``twinspike.sw.blocks.BLOCKS``, driven by the level
+table ``twinspike.equivalence.levels.LEVELS``:
 
-1. Cython == reference (Hypothesis, many examples)
-2. MyHDL simulation == reference (Hypothesis, fewer examples)
-3. the VHDL converted from the MyHDL bench runs in GHDL and prints exactly what MyHDL prints,
-   which in turn equals the reference
-4. the converted Verilog synthesises with Yosys for xc7 and yields resource counts
+1. Cython == reference, 2. MyHDL == reference, 3. GHDL == MyHDL (line for line) == reference,
+each on random cases (the example count per level and profile is in the table) and on the
+pinned cases the table names; then 4. the converted top elaborates in GHDL and synthesises
+with Yosys for xc7 within the xc7z020.
 
 Block-specific properties (periods, saturation, errors) live in ``tests/test_<block>.py``.
 """
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
-from twinspike.sw.blocks import BLOCKS, block_module
-from twinspike.equivalence import profiles
-from twinspike.equivalence.harness import assert_same
+from twinspike.equivalence import levels, profiles
 from twinspike.hw import toolchain
+from twinspike.sw.blocks import BLOCKS, block_module
+
+LEVEL_IDS = [lvl.name for lvl in levels.LEVELS]
+
+
+def _pinned_ids():
+    return [pytest.param(lvl, name, which, i, id=f"{lvl.name}-{name}-{which}{i}")
+            for lvl in levels.LEVELS for name in BLOCKS for which in lvl.pinned
+            for i in range(len(levels.pinned_cases(name, which)))]
 
 
 @pytest.mark.parametrize("name", BLOCKS)
-@profiles.cython_settings()
-@given(data=st.data())
-def test_cython_equals_reference(name, data):
+@pytest.mark.parametrize("level", levels.LEVELS, ids=LEVEL_IDS)
+def test_level_holds_on_random_cases(level, name, need_tool, tmp_path_factory):
+    if level.tool:
+        need_tool(level.tool)
     eq = block_module(name, "equivalence")
-    case = data.draw(eq.cases(), label="case")
-    assert_same(eq.run_cython(*case), eq.run_reference(*case))
+
+    @profiles.settings_for(level)
+    @given(case=eq.cases())
+    def holds(case):
+        levels.check(level, name, case, tmp_path_factory.mktemp(name) if level.tool else None)
+
+    holds()
 
 
-@pytest.mark.parametrize("name", BLOCKS)
-@profiles.myhdl_settings()
-@given(data=st.data())
-def test_myhdl_equals_reference(name, data):
-    eq = block_module(name, "equivalence")
-    case = data.draw(eq.cases(), label="case")
-    assert_same(eq.run_myhdl(*case), eq.run_reference(*case))
+@pytest.mark.parametrize("level,name,which,index", _pinned_ids())
+def test_level_holds_on_pinned_cases(level, name, which, index, need_tool, tmp_path):
+    if level.tool:
+        need_tool(level.tool)
+    levels.check(level, name, levels.pinned_cases(name, which)[index], tmp_path)
 
 
-def _corner_ids():
-    return [(n, i) for n in BLOCKS for i in range(len(block_module(n, "equivalence").corner_cases()))]
-
-
-@pytest.mark.parametrize("name,index", _corner_ids())
-def test_corner_cases_all_twins(name, index):
-    eq = block_module(name, "equivalence")
-    case = eq.corner_cases()[index]
-    expected = eq.run_reference(*case)
-    assert_same(eq.run_cython(*case), expected, "cython")
-    assert_same(eq.run_myhdl(*case), expected, "myhdl")
-
-
-def _verify_in_ghdl(eq, case, tmp_path):
-    result = toolchain.verify_vhdl(eq.bench(*case), workdir=tmp_path)
-    assert result.ok, f"GHDL output differs from MyHDL:\n{result.diff[:4000]}"
-    # The GHDL run is also checked against the reference, not only against MyHDL.
-    assert_same(eq.parse_lines(case[0], result.ghdl_lines), eq.run_reference(*case), "ghdl")
-
-
-@pytest.mark.parametrize("name", BLOCKS)
-def test_ghdl_runs_default_bench_like_myhdl(name, ghdl, tmp_path):
-    eq = block_module(name, "equivalence")
-    _verify_in_ghdl(eq, eq.default_case(), tmp_path)
-
-
-@pytest.mark.parametrize("name", BLOCKS)
-@profiles.ghdl_settings()
-@given(data=st.data())
-def test_ghdl_runs_random_benches_like_myhdl(name, data, ghdl, tmp_path_factory):
-    eq = block_module(name, "equivalence")
-    case = data.draw(eq.cases(), label="case")
-    _verify_in_ghdl(eq, case, tmp_path_factory.mktemp(name))
+def test_level_table_is_complete():
+    assert [lvl.name for lvl in levels.LEVELS] == ["cython", "myhdl", "ghdl"]
+    for lvl in levels.LEVELS:
+        assert set(lvl.examples) == set(levels.PROFILES)
+        assert all(n >= 1 for n in lvl.examples.values())
+        assert lvl.examples["dev"] <= lvl.examples["ci"] <= lvl.examples["deep"]
+    with pytest.raises(ValueError, match="expected one of cython, myhdl, ghdl"):
+        levels.level("vhdl")
 
 
 @pytest.mark.parametrize("name", BLOCKS)

@@ -62,7 +62,7 @@ def test_scenario_by_hand_in_every_twin():
     expected = dict(early_exit=[0, 1, 0, 0, 0, 0, 0], decided=[0, 1, 1, 1, 0, 0, 1],
                     decision=[0, 1, 1, 1, 0, 0, 0], decision_step=[0, 1, 1, 1, 0, 0, 2],
                     fallback=[0, 0, 0, 0, 0, 0, 1])
-    for run in (eq.run_reference, eq.run_cython, eq.run_myhdl):
+    for run in (eq.run_reference, eq.run_cython, hw.run_bench):
         out = run(p, *stream)
         for name, values in expected.items():
             assert out[name].tolist() == values, (run.__name__, name)

@@ -126,7 +126,7 @@ def test_state_restarts_every_inference():
     together = cy.infer_batch(p, w, b, s)
     alone = [cy.infer_batch(p, w, b, s[i:i + 1])[0] for i in range(len(s))]
     assert_same(together, alone)
-    assert_same(eq.run_myhdl(p, w, b, s[[0, 0]]), [alone[0], alone[0]])
+    assert_same(hw.run_bench(p, w, b, s[[0, 0]]), [alone[0], alone[0]])
 
 
 @pytest.mark.parametrize("q", [0, 1, 64, 200, 255])
@@ -145,7 +145,7 @@ def test_sampler_spikes_with_probability_q_over_2_pow_p(q):
         assert not any(fired)
 
 
-@settings(max_examples=profiles.EXAMPLES[profiles.PROFILE][0] // 2)
+@settings(max_examples=profiles.examples("cython") // 2)
 @given(eq.params(max_in=10, max_out=6, max_steps=12), st.integers(0, 2**32 - 1))
 def test_batch_evaluator_gives_the_records_decisions(p, seed):
     w, b, s = _random_data(p, np.random.default_rng(seed), 17, p.max_steps // 2 + 1)
@@ -171,7 +171,7 @@ def _saturating_case(draw):
     return p, w, b, s
 
 
-@profiles.myhdl_settings()
+@profiles.settings_for("myhdl")
 @given(_saturating_case())
 def test_membrane_saturation_in_all_twins(case):
     p = case[0]
@@ -179,7 +179,7 @@ def test_membrane_saturation_in_all_twins(case):
     u = expected[0]["membranes"]
     assert u.min() >= signed_min(p.membrane_bits) and u.max() <= signed_max(p.membrane_bits)
     assert_same(eq.run_cython(*case), expected, "cython")
-    assert_same(eq.run_myhdl(*case), expected, "myhdl")
+    assert_same(hw.run_bench(*case), expected, "myhdl")
 
 
 def test_saturation_corner_reaches_both_rails():

@@ -152,22 +152,6 @@ def test_unsupported_populations_raise_notimplementederror(change, message):
         engine_plan(net)
 
 
-def test_fast_intbv_widths_are_myhdls_exactly():
-    import myhdl
-
-    from twinspike.hwrun import bitstring, fast_intbv_widths
-
-    numbers = list(range(-5000, 5000)) + [s * (2**k + d) for k in range(70) for d in (-1, 0, 1)
-                                         for s in (1, -1)]
-    assert [bitstring(x) for x in numbers] == [myhdl.bin(x) for x in numbers]
-    assert bitstring(-3, 8) == myhdl.bin(-3, 8) == "11111101"
-    with fast_intbv_widths():
-        inside = [len(myhdl.intbv(0, min=lo, max=hi)) for lo, hi in ((-128, 128), (0, 9), (-5, 1))]
-    assert inside == [len(myhdl.intbv(0, min=lo, max=hi)) for lo, hi in
-                      ((-128, 128), (0, 9), (-5, 1))] == [8, 4, 4]
-    assert myhdl._intbv.bin is myhdl.bin                  # restored
-
-
 def test_bad_calls_raise_valueerror(digits):
     with pytest.raises(ValueError, match="engine_plan.lanes"):
         engine_plan(dense_net("direct"), lanes=0)

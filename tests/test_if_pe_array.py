@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from twinspike.equivalence import if_pe_array as eq
 from twinspike.ext import if_pe_array as cy
 from twinspike.hw import if_pe_array as hw
+from twinspike.hw.common import signed_signal, unsigned_signal
 from twinspike.sw import if_pe_array as ref
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.if_pe_array import OP_ACC, OP_FIRE, OP_LOAD, IfPeOps, IfPeParams
@@ -61,8 +62,8 @@ def test_wrong_parameter_objects_raise_valueerror_in_all_three():
     with pytest.raises(ValueError, match="IfPeParams"):
         hw.if_pe_array(p={"lanes": 2}, **hw.ports(p))
     with pytest.raises(ValueError, match="if_lane.m_bits"):
-        s = hw.signed_signal(8)
-        hw.if_lane(hw.unsigned_signal(2), s, s, s, s, hw.unsigned_signal(5), s, s, s, 30)
+        s = signed_signal(8)
+        hw.if_lane(unsigned_signal(2), s, s, s, s, unsigned_signal(5), s, s, s, 30)
 
 
 @given(st.integers(8, 24).flatmap(lambda m: st.tuples(

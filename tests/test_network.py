@@ -162,7 +162,7 @@ def test_conv_geometry_mismatch_names_expected_shape(shape, k, s, p):
 
 # ----------------------------------------------------------------------- files
 
-@profiles.cython_settings()
+@profiles.settings_for("cython")
 @given(net=eq.networks())
 def test_save_load_round_trip(net, tmp_path_factory):
     path = tmp_path_factory.mktemp("net") / "model"
@@ -382,7 +382,7 @@ def test_cython_module_is_compiled():
     assert cy.COMPILED and cy.__file__.endswith(".so")
 
 
-@profiles.cython_settings()
+@profiles.settings_for("cython")
 @given(case=eq.cases(), batch=st.integers(1, 4))
 def test_cython_equals_reference(case, batch):
     net, images, T = case

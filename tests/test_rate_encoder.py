@@ -90,7 +90,7 @@ def test_lfsr_restarts_for_every_image(data):
 def test_hardware_restarts_the_lfsr_for_every_image():
     p = RateEncoderParams(n_inputs=3, in_bits=4, lfsr_width=5, seed=9)
     x = np.array([[15, 8, 1]] * 3, dtype=np.uint8)
-    trains = eq.run_myhdl(p, x, 40)                     # longer than the 31-step period
+    trains = hw.run_bench(p, x, 40)                     # longer than the 31-step period
     assert trains[0].any() and (trains == trains[0]).all()
 
 

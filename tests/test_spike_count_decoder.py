@@ -65,7 +65,7 @@ def test_saturation_by_hand_in_every_twin():
     first, valid = np.zeros(3, np.int64), np.ones(3, np.int64)
     spikes = np.array([[0, 1, 0], [0, 1, 1], [1, 0, 1]])
     expected = dict(counts=np.array([[0, 1, 0], [0, 1, 1], [1, 1, 1]]), decision=np.array([1, 1, 0]))
-    for run in (eq.run_reference, eq.run_cython, eq.run_myhdl):
+    for run in (eq.run_reference, eq.run_cython, hw.run_bench):
         out = run(p, first, valid, spikes)
         np.testing.assert_array_equal(out["counts"], expected["counts"], run.__name__)
         np.testing.assert_array_equal(out["decision"], expected["decision"], run.__name__)

@@ -24,7 +24,7 @@ def test_backpressure_scenario_by_hand_in_every_twin():
                     count=[0, 1, 2, 2, 1, 1, 0, 0], full=[0, 0, 1, 1, 0, 0, 0, 0],
                     empty=[1, 0, 0, 0, 0, 0, 1, 1])
     expected = {k: np.array(v) for k, v in expected.items()}
-    for run in (eq.run_reference, eq.run_cython, eq.run_myhdl):
+    for run in (eq.run_reference, eq.run_cython, hw.run_bench):
         assert_same(run(p, *stim), expected, run.__name__)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from twinspike.ext.evaluate import evaluate
-from twinspike.hwrun import DEFAULT_LANES, EngineSlot, HwResult, run_network_on_engines
+from twinspike.hwrun import DEFAULT_LANES, ENGINES, EngineSlot, HwResult, run_network_on_engines
 from twinspike.network import Network
 from twinspike.sw.common import check_range
 
@@ -88,14 +88,14 @@ def agree(hw: HwResult, sw) -> bool:
 
 def synthesise(slots, workdir=None) -> tuple[EngineResources, ...]:
     """Yosys xc7 counts of each engine (identical engines are synthesised once)."""
-    from twinspike.hw import conv_engine, dense_engine, toolchain
+    from twinspike.hw import toolchain
 
-    tops = {"dense": ("dense_engine", dense_engine), "conv": ("conv_engine", conv_engine)}
     cache, out = {}, []
     for slot in slots:
         if slot.params not in cache:
-            name, module = tops[slot.kind]
-            cache[slot.params] = toolchain.synth_xc7(module.top(slot.params), name, workdir)
+            engine = ENGINES[slot.kind]
+            cache[slot.params] = toolchain.synth_xc7(engine.hw.top(slot.params), engine.name,
+                                                     workdir)
         res = cache[slot.params]
         out.append(EngineResources(slot, res.lut, res.ff, res.dsp, res.bram36))
     return tuple(out)
@@ -118,14 +118,8 @@ def hw_metrics(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
 
 def _engine_text(slot: EngineSlot) -> str:
     p = slot.params
-    if slot.kind == "dense":
-        shape = f"{p.n_in}->{p.n_out}"
-    else:
-        shape = (f"{p.c_in}x{p.h_in}x{p.w_in}->{p.c_out}x{p.h_out}x{p.w_out} k{p.kernel} "
-                 f"s{p.stride} p{p.padding}" + (f" {p.projections} banks" if p.projections > 1
-                                                else ""))
     value = f", {p.value_bits}-bit events" if p.value_bits > 1 else ""
-    return f"{slot.kind} {shape}{value} ({'+'.join(slot.banks)})"
+    return f"{slot.kind} {ENGINES[slot.kind].describe(p)}{value} ({'+'.join(slot.banks)})"
 
 
 def _per(value: float, amount: float, none: str) -> str:

@@ -39,16 +39,18 @@ but every synaptic operation and every fire step happens inside a MyHDL engine s
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
-import myhdl._intbv
 import numpy as np
-from myhdl import Simulation, StopSimulation, block, delay, instance
+from myhdl import StopSimulation, block, instance
 
 from twinspike.hw import conv_engine as hw_conv
 from twinspike.hw import dense_engine as hw_dense
+from twinspike.hw import toolchain
+from twinspike.hw.common import pack_lanes
 from twinspike.network import INPUT, ArrayEq, Network, Population, as_chw
 from twinspike.sw import conv_engine as sw_conv
 from twinspike.sw import dense_engine as sw_dense
@@ -64,7 +66,7 @@ DEFAULT_LANES = 8
 
 @dataclass(frozen=True)
 class EngineSlot:
-    """The engine instance that runs one population: ``kind`` (``"dense"`` or ``"conv"``),
+    """The engine instance that runs one population: ``kind`` (a key of :data:`ENGINES`),
     its hardware ``params`` and the projection kinds of its weight banks."""
 
     population: str
@@ -193,65 +195,6 @@ def input_events(net: Network, pixels: np.ndarray, T: int) -> np.ndarray:
     return encode(rate_encoder_params(net), pixels, T)
 
 
-def _pack(values, bits: int) -> int:
-    """Lane ``i`` of a word in bits ``[i*bits, (i+1)*bits)`` (two's complement)."""
-    mask = (1 << bits) - 1
-    return sum((int(v) & mask) << (i * bits) for i, v in enumerate(values))
-
-
-def _lanes_of(word: int, lanes: int, bits: int) -> list[int]:
-    """The signed ``bits``-wide lanes of a word."""
-    mask, sign = (1 << bits) - 1, 1 << (bits - 1)
-    return [(((word >> (i * bits)) & mask) ^ sign) - sign for i in range(lanes)]
-
-
-def bitstring(num, width: int = 0) -> str:
-    """``myhdl.bin(num, width)``, with the common ``width = 0`` case (the minimal two's
-    complement digits) computed by ``format`` instead of a Python loop over the bits."""
-    if width:
-        return myhdl.bin(num, width)
-    num = int(num)
-    if num >= 0:
-        return format(num, "b")
-    digits = (~num).bit_length() + 1
-    return format(num & ((1 << digits) - 1), "b")
-
-
-@contextlib.contextmanager
-def fast_intbv_widths():
-    """Within the block, ``intbv(min=..., max=...)`` measures its bounds with :func:`bitstring`
-    (same strings as ``myhdl.bin``). The lanes' ``if_lane`` builds bounded ``intbv`` locals on
-    every evaluation, and MyHDL's bit loop was 40 % of an engine simulation's time."""
-    original = myhdl._intbv.bin
-    myhdl._intbv.bin = bitstring
-    try:
-        yield
-    finally:
-        myhdl._intbv.bin = original
-
-
-def _simulate(top) -> None:
-    sim = Simulation(top)
-    try:
-        with fast_intbv_widths():
-            sim.run(quiet=True)
-    except StopSimulation:
-        pass
-    finally:
-        sim.quit()
-
-
-@block
-def _clock(clk):
-    @instance
-    def toggle():
-        while True:
-            yield delay(5)
-            clk.next = not clk
-
-    return toggle
-
-
 # ----------------------------------------------------------------------------- dense engine
 
 @block
@@ -275,9 +218,9 @@ def _dense_sequencer(p: DenseEngineParams, layer: sw_dense.DenseLayer, load, pro
         for is_weight, address, lanes in load:      # one write per cycle
             s["wt_we"].next, s["bias_we"].next = is_weight, not is_weight
             if is_weight:
-                s["wt_addr"].next, s["wt_data"].next = address, _pack(lanes, w)
+                s["wt_addr"].next, s["wt_data"].next = address, pack_lanes(lanes, w)
             else:
-                s["bias_addr"].next, s["bias_data"].next = address, _pack(lanes, m)
+                s["bias_addr"].next, s["bias_data"].next = address, pack_lanes(lanes, m)
             yield clk.posedge
         s["wt_we"].next, s["bias_we"].next = 0, 0
         for program in programs:
@@ -302,11 +245,11 @@ def _dense_sequencer(p: DenseEngineParams, layer: sw_dense.DenseLayer, load, pro
             record.append((fired, read, cycles))
         raise StopSimulation()
 
-    return dut, _clock(clk), sequencer
+    return dut, toolchain.bench_clock(clk), sequencer
 
 
-def _run_dense(slot: EngineSlot, pop: Population, events: np.ndarray) -> _EngineRun:
-    p = slot.params
+def _run_dense(slot: EngineSlot, pop: Population, sources: list[np.ndarray]) -> _EngineRun:
+    p, (events,) = slot.params, sources
     layer = sw_dense.make_layer(p, pop.projections[0].weight.T, pop.bias, pop.v0, pop.theta,
                                 pop.leak_shift)
     programs, formula = [], []
@@ -318,22 +261,19 @@ def _run_dense(slot: EngineSlot, pop: Population, events: np.ndarray) -> _Engine
         formula.append(sw_dense.cycle_count(p, addrs))
     load = hw_dense.memory_load(p, layer)
     record: list = []
-    _simulate(_dense_sequencer(p, layer, load, programs, record))
-    (B, T, _), lanes, m = events.shape, p.lanes, p.membrane_bits
-    spikes = np.zeros((B, T, p.words * lanes), dtype=np.uint8)
-    membranes = np.zeros((B, p.words * lanes), dtype=np.int64)
+    toolchain.simulate(_dense_sequencer(p, layer, load, programs, record))
+    B, T, _ = events.shape
+    spikes = np.zeros((B, T, p.n_out), dtype=np.uint8)
+    membranes = np.zeros((B, p.n_out), dtype=np.int64)
     for b, (fired, read, _) in enumerate(record):
-        if len(fired) != T * p.words or len(read) != p.words:
+        if len(fired) != T * p.words:
             raise RuntimeError(f"dense engine of {slot.population!r}, image {b}: {len(fired)} "
-                               f"fire and {len(read)} read words, expected {T * p.words} and "
-                               f"{p.words}")
-        for n, (k, mask, _) in enumerate(fired):
-            spikes[b, n // p.words, k * lanes:(k + 1) * lanes] = [(mask >> i) & 1
-                                                                   for i in range(lanes)]
-        for k, _, word in read:
-            membranes[b, k * lanes:(k + 1) * lanes] = _lanes_of(word, lanes, m)
+                               f"fire words, expected {T * p.words}")
+        out = hw_dense.read_back(p, [(k, mask) for k, mask, _ in fired],
+                                 [(k, word) for k, _, word in read])
+        spikes[b], membranes[b] = out["spikes"], out["membranes"]
     sops = np.count_nonzero(events, axis=(1, 2)).astype(np.int64) * p.n_out
-    return _EngineRun(spikes[:, :, :p.n_out], membranes[:, :p.n_out],
+    return _EngineRun(spikes, membranes,
                       np.array([r[2] for r in record], dtype=np.int64),
                       np.array(formula, dtype=np.int64), sops, sops, len(load))
 
@@ -400,7 +340,7 @@ def _conv_sequencer(p: ConvEngineParams, config: FireConfig, load, streams, n_st
                            (int(s["sop_count"]) - sops) % (1 << hw_conv.SOP_BITS)))
         raise StopSimulation()
 
-    return dut, _clock(clk), sequencer
+    return dut, toolchain.bench_clock(clk), sequencer
 
 
 def _conv_sops(p: ConvEngineParams, pop: Population, trains: np.ndarray) -> int:
@@ -425,28 +365,53 @@ def _run_conv(slot: EngineSlot, pop: Population, sources: list[np.ndarray]) -> _
     trains = np.stack(sources, axis=1).reshape(B, p.projections, T, *p.input_shape)
     for image in trains:
         sw_conv.check_run(sw_conv.engine_projections(p, weights, image), config)
-    wimg, bimg = sw_conv.weight_image(p, weights), sw_conv.bias_image(p, config.bias)
-    load = [(1, a, lane, wimg[a, lane]) for a in range(p.weight_depth) for lane in range(p.lanes)]
-    load += [(0, a, lane, bimg[a, lane]) for a in range(p.words) for lane in range(p.lanes)]
+    load = hw_conv.memory_load(p, weights, config.bias)
     streams = [hw_conv.input_stream(p, image) for image in trains]
     record: list = []
-    _simulate(_conv_sequencer(p, config, load, streams, T, record))
+    toolchain.simulate(_conv_sequencer(p, config, load, streams, T, record))
     spikes = np.zeros((B, T, pop.size), dtype=np.uint8)
-    membranes = np.zeros((B, p.c_out, p.positions), dtype=np.int64)
+    membranes = np.zeros((B, pop.size), dtype=np.int64)
     for b, (events, fired, _, _) in enumerate(record):
-        for t, addrs in enumerate(events):
+        out = hw_conv.read_back(p, events, fired[-1])
+        for t, addrs in enumerate(out["events"]):
             spikes[b, t, addrs] = 1
-        for index, word in enumerate(fired[-1]):      # word-major, as the fire scan goes
-            w, pos = divmod(index, p.positions)
-            channels = min(p.lanes, p.c_out - w * p.lanes)
-            membranes[b, w * p.lanes:w * p.lanes + channels, pos] = \
-                _lanes_of(word, p.lanes, p.membrane_bits)[:channels]
-    return _EngineRun(spikes, membranes.reshape(B, -1),
+        membranes[b] = out["v"].reshape(-1)
+    return _EngineRun(spikes, membranes,
                       np.array([r[2] for r in record], dtype=np.int64),
                       np.array([sw_conv.cycles(p, image) for image in trains], dtype=np.int64),
                       np.array([_conv_sops(p, pop, image) for image in trains],
                                dtype=np.int64),
                       np.array([r[3] for r in record], dtype=np.int64), len(load))
+
+
+# ----------------------------------------------------------------------------- adapters
+
+def _describe_dense(p: DenseEngineParams) -> str:
+    return f"{p.n_in}->{p.n_out}"
+
+
+def _describe_conv(p: ConvEngineParams) -> str:
+    banks = f" {p.projections} banks" if p.projections > 1 else ""
+    return (f"{p.c_in}x{p.h_in}x{p.w_in}->{p.c_out}x{p.h_out}x{p.w_out} k{p.kernel} s{p.stride} "
+            f"p{p.padding}{banks}")
+
+
+@dataclass(frozen=True)
+class EngineAdapter:
+    """How the runner and the metrics use one engine twin: its ``hw`` module (``top(params)``
+    converts and synthesises it as ``name``), ``run(slot, population, sources)`` simulates a
+    population over a batch (``sources``: the event trains ``[B, T, n]`` of its projections),
+    and ``describe(params)`` is its shape in one line."""
+
+    name: str
+    hw: ModuleType
+    run: Callable[[EngineSlot, Population, list[np.ndarray]], _EngineRun]
+    describe: Callable[[DenseEngineParams | ConvEngineParams], str]
+
+
+#: The engine twins a population can run on, by :attr:`EngineSlot.kind`.
+ENGINES = {"dense": EngineAdapter("dense_engine", hw_dense, _run_dense, _describe_dense),
+           "conv": EngineAdapter("conv_engine", hw_conv, _run_conv, _describe_conv)}
 
 
 # ----------------------------------------------------------------------------- whole network
@@ -479,10 +444,7 @@ def run_network_on_engines(net: Network, images, T: int, lanes: int = DEFAULT_LA
     events = {INPUT: input_events(net, pixels, T)}
     runs = []
     for slot, pop in zip(plan, net.populations):
-        if slot.kind == "dense":
-            run = _run_dense(slot, pop, events[pop.projections[0].source])
-        else:
-            run = _run_conv(slot, pop, [events[q.source] for q in pop.projections])
+        run = ENGINES[slot.kind].run(slot, pop, [events[q.source] for q in pop.projections])
         runs.append(run)
         events[pop.name] = run.spikes
     out = runs[-1]

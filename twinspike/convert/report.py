@@ -23,6 +23,7 @@ import torch
 
 from twinspike.atomic import save_figure, write_text
 from twinspike.ext.evaluate import evaluate
+from twinspike.readme import update_block
 from twinspike.network import Network
 
 from .convert import membrane_bits, saturation_free, to_network
@@ -114,9 +115,8 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: The README block that ``twinspike accuracy`` rewrites (the text between the two markers).
-README_BEGIN = "<!-- twinspike accuracy: begin (written by `twinspike accuracy`) -->"
-README_END = "<!-- twinspike accuracy: end -->"
+#: The README block that ``twinspike accuracy`` rewrites (``twinspike/readme.py``).
+README_BLOCK = ("accuracy", "twinspike accuracy")
 README_TIMESTEPS = (1, 2, 4, 8, 16)
 
 
@@ -138,23 +138,14 @@ def readme_table(rows: list[Row]) -> str:
 
 
 def update_readme(path: Path, rows: list[Row]) -> bool:
-    """Replace the README block between :data:`README_BEGIN` and :data:`README_END` with
-    :func:`readme_table` (atomically). Returns False, changing nothing, if ``path`` does not
-    exist or lacks the markers (a README that is not twinspike's)."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    text = path.read_text()
-    begin, end = text.find(README_BEGIN), text.find(README_END)
-    if begin < 0 or end < begin:
-        return False
+    """Replace the README's accuracy block with :func:`readme_table` (atomically). Returns
+    False, changing nothing, if ``path`` does not exist or lacks the markers (a README that is
+    not twinspike's)."""
     if {r.model for r in rows} != set(RECIPES) or any(set(README_TIMESTEPS) - set(r.snn)
                                                       for r in rows):
         raise ValueError(f"{path}: the README table needs every model ({', '.join(RECIPES)}) "
                          f"at T = {README_TIMESTEPS}; run `twinspike accuracy` without --models")
-    block = f"{README_BEGIN}\n{readme_table(rows)}"
-    write_text(path, text[:begin] + block + text[end:])
-    return True
+    return update_block(path, *README_BLOCK, readme_table(rows))
 
 
 def plot_accuracy(rows: list[Row], path: Path) -> None:

@@ -97,11 +97,11 @@ def encode(n_in: int, cfg: GlmConfig, images: np.ndarray) -> np.ndarray:
 def myhdl_check(exported, spikes: np.ndarray) -> tuple[bool, list[dict], tuple]:
     """Run ``spikes`` ``(B, T, n_in)`` through the MyHDL unit and the Cython evaluator; returns
     (same decisions, steps and fallbacks?, MyHDL records, Cython ``(decision, step, fallback)``)."""
-    from twinspike.equivalence import glm_neuron as eq
+    from twinspike.hw import glm_neuron as hw_glm
     from twinspike.ext import glm_neuron as cy
 
     p, w, b = exported.params, exported.weights, exported.biases
-    records = eq.run_myhdl(p, w, b, spikes)
+    records = hw_glm.run_bench(p, w, b, spikes)
     decision, step, fallback = cy.evaluate(p, w, b, spikes)
     same = ([r["decision"] for r in records] == decision.tolist()
             and [r["step"] for r in records] == step.tolist()
