@@ -1,6 +1,7 @@
-"""Hypothesis strategies and harnesses that run a block's twins side by side.
+"""The proofs: Hypothesis strategies per block and the proof level table.
 
 ``equivalence/<block>.py`` provides, for one block: strategies for its parameter object and
-stimulus, ``run_reference``, ``run_cython`` and ``run_myhdl`` (all returning the same
-comparable structure), used by ``tests/test_<block>.py`` and by ``twinspike hdl verify``.
+stimulus, pinned cases, ``run_reference`` and ``run_cython`` (see ``harness.py``);
+``levels.py`` compares them, and the block's MyHDL bench, level by level, for
+``tests/test_equivalence.py`` and ``twinspike hdl verify``.
 """

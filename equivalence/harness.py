@@ -1,4 +1,4 @@
-"""The uniform twin harness every ``equivalence/<block>.py`` module implements.
+"""The uniform proof interface every ``equivalence/<block>.py`` module implements.
 
 A *case* is a tuple whose first item is the block's parameter object, followed by the
 stimulus. Each block module provides:
@@ -6,11 +6,11 @@ stimulus. Each block module provides:
 * ``cases()`` -- Hypothesis strategy of random cases (widths, densities, saturation corners)
 * ``corner_cases()`` -- a list of pinned cases (saturation, empty and all-ones trains)
 * ``default_case()`` -- the case ``twinspike hdl verify`` runs
-* ``run_reference(*case)``, ``run_cython(*case)``, ``run_myhdl(*case)`` -- comparable outputs
-* ``bench(*case)`` -- the self-checking MyHDL test bench instance (for GHDL verification)
-* ``parse_lines(p, lines)`` -- the bench's printed lines back into outputs
+* ``run_reference(*case)``, ``run_cython(*case)`` -- comparable outputs
 
-This module holds what is generic: comparing outputs (the registry is ``twinspike.sw.blocks``).
+The MyHDL side is the block's own ``hw/<block>.py``: ``testbench(*case)``,
+``parse_lines(p, lines)`` and ``run_bench(*case)``. ``levels.py`` says which sides each proof
+level compares; this module holds what is generic: comparing outputs.
 """
 from __future__ import annotations
 

@@ -168,4 +168,5 @@ def parse_lines(p: FirstToSpikeDecoderParams, lines: list[str]) -> dict[str, np.
 
 def run_bench(p: FirstToSpikeDecoderParams, first, valid, spikes, mem_valid, membranes):
     """Simulate :func:`testbench` in MyHDL and parse what it printed."""
-    return parse_lines(p, toolchain.run_myhdl(testbench(p, first, valid, spikes, mem_valid, membranes)))
+    tb = testbench(p, first, valid, spikes, mem_valid, membranes)
+    return parse_lines(p, toolchain.run_myhdl(tb))

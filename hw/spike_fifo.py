@@ -137,4 +137,5 @@ def parse_lines(p: SpikeFifoParams, lines: list[str]) -> dict[str, np.ndarray]:
 
 def run_bench(p: SpikeFifoParams, push_valid, push_addr, push_eot, pop):
     """Simulate :func:`testbench` in MyHDL and parse what it printed."""
-    return parse_lines(p, toolchain.run_myhdl(testbench(p, push_valid, push_addr, push_eot, pop)))
+    tb = testbench(p, push_valid, push_addr, push_eot, pop)
+    return parse_lines(p, toolchain.run_myhdl(tb))

@@ -3,7 +3,7 @@
 A block ``name`` is a module of that name in each layer: ``sw/<name>.py`` (reference and
 parameter object), ``hw/<name>.py`` (MyHDL twin, its bench and the bench's parser),
 ``ext/<name>.pyx`` (Cython twin) and ``equivalence/<name>.py`` (Hypothesis strategies and
-``run_*`` adapters). The generic tests, ``twinspike hdl convert|synth|verify`` and the README
+``run_reference``/``run_cython``). The generic tests, ``twinspike hdl convert|synth|verify`` and the README
 block table all iterate this tuple; adding a block is adding its four modules and one name here.
 """
 from __future__ import annotations
@@ -12,9 +12,8 @@ import importlib
 from types import ModuleType
 
 BLOCKS: tuple[str, ...] = ("lfsr", "rate_encoder", "if_pe_array", "spike_fifo", "dense_engine",
-                           "conv_engine",
-                           "glm_neuron",
-                           "spike_count_decoder", "first_to_spike_decoder")
+                           "conv_engine", "glm_neuron", "spike_count_decoder",
+                           "first_to_spike_decoder")
 
 #: The layers a block has a module in (the folder names, installed as ``twinspike.<part>``).
 PARTS = ("sw", "hw", "ext", "equivalence")

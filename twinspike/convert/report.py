@@ -24,7 +24,7 @@ import torch
 from twinspike.atomic import save_figure, write_text
 from twinspike.ext.evaluate import evaluate
 from twinspike.readme import update_block
-from twinspike.network import Network
+from twinspike.network import Network, save
 
 from .convert import membrane_bits, saturation_free, to_network
 from .train import Recipe, Trained, dnn_accuracy, load_or_train
@@ -340,6 +340,8 @@ def run_demo(out: Path, runs: Path, retrain: bool = False, raster_T: int = GOAL_
     plot_accuracy(rows, out / "demo_accuracy.png")
     bits = max(trained.recipe.weight_bits)
     net = integer_snn(trained.snn[bits], split.x_train)
+    # The network file `twinspike eval` and `twinspike hw-metrics` take (README).
+    model_path, _ = save(net, Path(runs) / f"digits-cnn-w{bits}.npz")
     image, label = split.x_test[0], int(split.y_test[0])
     plot_raster(net, image, raster_T, out / "demo_raster.png",
                 f"CNN w{bits} fine-tuned, direct input, test image 0 (label {label}), "
@@ -347,5 +349,6 @@ def run_demo(out: Path, runs: Path, retrain: bool = False, raster_T: int = GOAL_
     line = hardware_check(net, split.x_test[:DEMO_HW_IMAGES], GOAL_T)
     if line:
         print(line)
-    print(f"wrote {out / 'demo_accuracy.png'} and {out / 'demo_raster.png'} "
+    print(f"wrote {model_path} (with its .json), {out / 'demo_accuracy.png'} and "
+          f"{out / 'demo_raster.png'} "
           f"({time.perf_counter() - start:.0f} s)")
