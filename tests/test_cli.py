@@ -1,6 +1,7 @@
 """The ``twinspike hdl`` verbs as a user runs them: convert (with --check, from any folder and
 to relative or absolute --out), synth (and the README block it writes), verify (levels)."""
 import builtins
+import sys
 
 import pytest
 
@@ -66,13 +67,22 @@ def test_verify_runs_a_level_and_rejects_an_unknown_one(capsys):
 
 
 def test_verify_names_the_extra_when_the_harness_is_missing(monkeypatch, capsys):
+    """As after ``pip install .`` without the test extra: hypothesis cannot be imported."""
     real_import = builtins.__import__
 
     def no_hypothesis(name, *args, **kwargs):
-        if name == "twinspike.equivalence" or name.startswith("twinspike.equivalence."):
+        if name == "hypothesis" or name.startswith("hypothesis."):
             raise ModuleNotFoundError("No module named 'hypothesis'")
         return real_import(name, *args, **kwargs)
 
+    import twinspike
+    import twinspike.equivalence
+
+    # Forget the harness (and restore it, and the package's attribute, afterwards).
+    monkeypatch.setattr(twinspike, "equivalence", twinspike.equivalence)
+    for module in list(sys.modules):
+        if module.startswith(("twinspike.equivalence", "hypothesis")):
+            monkeypatch.delitem(sys.modules, module)
     monkeypatch.setattr(builtins, "__import__", no_hypothesis)
     assert main(["hdl", "verify", "lfsr"]) == 2
     err = capsys.readouterr().err

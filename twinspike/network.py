@@ -21,7 +21,8 @@ from twinspike.sw.network_model import (ENCODINGS, INPUT, KINDS, MAX_INPUT_BITS,
                                         conv_output_size)
 
 __all__ = ["FORMAT", "VERSION", "INPUT", "KINDS", "ENCODINGS", "MAX_INPUT_BITS", "ArrayEq",
-           "Projection", "Population", "Network", "as_chw", "conv_output_size", "save", "load"]
+           "Projection", "Population", "Network", "as_chw", "conv_output_size", "save", "load",
+           "network_files"]
 
 FORMAT = "twinspike-network"
 VERSION = 1
@@ -29,7 +30,8 @@ VERSION = 1
 
 # ----------------------------------------------------------------------------- files
 
-def _paths(path) -> tuple[Path, Path]:
+def network_files(path) -> tuple[Path, Path]:
+    """``(PATH.npz, PATH.json)`` of a network path given with either suffix or none."""
     base = Path(path)
     if base.suffix in (".npz", ".json"):
         base = base.with_suffix("")
@@ -44,7 +46,7 @@ def save(net: Network, path) -> tuple[Path, Path]:
     """Write ``PATH.npz`` and ``PATH.json`` (each atomically); returns both paths."""
     if not isinstance(net, Network):
         raise ValueError(f"save expects a Network, got {type(net).__name__}")
-    npz_path, json_path = _paths(path)
+    npz_path, json_path = network_files(path)
     arrays, pops = {}, []
     for i, pop in enumerate(net.populations):
         arrays[_array_key(i, None)] = pop.bias.astype(np.int32)
@@ -171,7 +173,7 @@ def _read_population(r: _Reader, arrays: _ArrayReader, i: int) -> Population:
 
 def load(path) -> Network:
     """Read and validate ``PATH.npz`` + ``PATH.json`` (``PATH`` may carry either suffix)."""
-    npz_path, json_path = _paths(path)
+    npz_path, json_path = network_files(path)
     for p in (json_path, npz_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: no such network file")

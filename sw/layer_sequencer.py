@@ -1,0 +1,411 @@
+"""Reference of the layer sequencer: a whole network as *data* for one reconfigurable engine.
+
+The accelerator's hardware is fixed at synthesis (:class:`AcceleratorParams`: ``lanes`` P,
+lane widths, memory depths); a network is loaded as memory images (:func:`compile_network`)
+and the sequencer walks the **layer table** timestep by timestep. This module states what
+the images hold and what running them computes (:func:`run`), which is exactly
+``sw/network.py`` for every network the accelerator accepts. The MyHDL sequencer implements
+this module; the compiler's files (``twinspike compile``) are these images.
+
+Memories (every word of the lane memories holds P lanes, lane ``i`` in bits
+``[i*bits, (i+1)*bits)``, two's complement; ``cwords(C) = ceil(C / P)``):
+
+* **weights** (``weight_bits`` lanes): per projection, from its ``weight_base``, one *row* of
+  ``cwords(C_out)`` words per source row -- dense: row ``j`` (flat source address),
+  conv: row ``(c_in * k + ky) * k + kx`` -- lane ``i`` of word ``w`` holding the weight to
+  output channel ``w*P + i`` (0 in padding lanes). Pool and identity projections store
+  nothing (their weights are 1 on the channel diagonal). The depth used is the **sum over
+  projections**, not the largest layer.
+* **state** (membranes, ``membrane_bits`` lanes): per population, ``positions * cwords(C)``
+  words from ``state_base``, word ``pos * cwords + w`` holding channels ``w*P ..`` at position
+  ``pos = y * W + x`` (channel-last, as the Cython kernels lay them out).
+* **bias** (``membrane_bits`` lanes): per population from ``bias_base``, ``cwords(C)`` words
+  when the bias is constant over each channel's positions (``bias_mode`` 0), else one word per
+  state word (``bias_mode`` 1).
+* **geometry** (three fields per entry): per conv or pool projection, ``H_src`` entries from
+  ``geo_y_base`` and ``W_src`` from ``geo_x_base``: for a source coordinate ``i``,
+  ``(o_first, k_first, count)`` of ``sw/conv_engine.axis_taps`` -- the touched outputs
+  ``o_first + j`` with taps ``k_first - j*stride``, ``j < count``. The hardware reads them
+  instead of dividing by a run-time stride.
+* **events** (``(address, c, y, x, value)`` entries): per population, ``size`` entries from
+  ``event_base`` holding the spikes it fired in the current timestep in ascending canonical
+  address ``c*H*W + y*W + x``; the input region holds an image's non-zero pixels (value = the
+  pixel, direct encoding), written once per image and replayed every timestep. A population's
+  events are read by its consumers within the same timestep and overwritten the next.
+* **table** (32-bit words): a header (:data:`HEADER_FIELDS`), then one record per population
+  (:data:`POPULATION_FIELDS`), then one per projection (:data:`PROJECTION_FIELDS`); signed
+  fields are two's complement.
+
+Running (per image): clear every membrane to its population's ``v0``; for ``t < T``, for each
+population in order: for each of its projections in order, for each event of the source's
+region in order, add ``w * value`` (saturating at the *network's* ``membrane_bits``, a table
+field) into every touched membrane -- one synaptic operation (SOP) per touched neuron, padding
+lanes excluded; then the fire scan over the population in canonical order (leak, saturating
+bias, ``v >= theta`` spikes and subtracts ``theta``) writes its event region. The output
+population's spikes are counted per class; the class is the argmax (ties to the lowest).
+
+Not accepted (:func:`compile_network` raises ``ValueError`` naming the reason): rate-encoded
+input (the accelerator takes pixels; rate networks run on the Cython evaluator), widths above
+the accelerator's lanes, and any memory that is too small (naming the memory and the
+shortfall).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .common import check_range, saturate_array, signed_max, signed_min
+from .conv_engine import axis_taps
+from .if_pe_array import MAX_LANES, MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_MEMBRANE_BITS
+from .network import Result, argmax_lowest, check_inputs
+from .network_model import INPUT, MAX_INPUT_BITS, Network, as_chw
+
+#: Table header word 0: ``TSL`` and the table format version.
+MAGIC = 0x54534C01
+HEADER_FIELDS = ("magic", "n_populations", "n_projections", "membrane_bits", "input_channels",
+                 "input_height", "input_width", "input_event_base", "lanes", "weight_bits",
+                 "input_bits", "output_population")
+HEADER_WORDS = 16
+POPULATION_FIELDS = ("channels", "height", "width", "cwords", "positions", "theta", "v0",
+                     "leak_shift", "state_base", "bias_base", "bias_mode", "event_base",
+                     "projection_first", "projection_count")
+PROJECTION_FIELDS = ("kind", "source", "kernel", "stride", "padding", "weight_base",
+                     "geo_y_base", "geo_x_base", "source_channels", "source_height",
+                     "source_width", "source_event_base")
+#: Bits of each geometry field in the geometry memory (so heights and widths stay below 2**16).
+GEOMETRY_FIELD_BITS = 16
+#: Projection ``kind`` codes in the table.
+KIND_CODES = {"dense": 0, "conv": 1, "pool": 2, "identity": 3}
+#: ``source`` of a projection fed by the input region.
+INPUT_SOURCE = 0xFFFF
+_SIGNED = {"theta", "v0"}
+
+
+@dataclass(frozen=True)
+class AcceleratorParams:
+    """What is fixed at synthesis: ``lanes`` P, the lane widths of the weight and state
+    memories (a network with narrower weights or membranes runs on them: weights
+    sign-extend, saturation follows the network's ``membrane_bits``) and the depth of every
+    memory, in words (entries for geometry and events)."""
+
+    lanes: int = 8
+    weight_bits: int = 8
+    membrane_bits: int = 24
+    input_bits: int = 8
+    weight_depth: int = 1 << 15
+    state_depth: int = 1 << 13
+    bias_depth: int = 1 << 11
+    geometry_depth: int = 1 << 10
+    event_depth: int = 1 << 14
+    table_depth: int = 1 << 10
+
+    def __post_init__(self) -> None:
+        owner = "AcceleratorParams"
+        check_range(owner, "lanes", self.lanes, 1, MAX_LANES)
+        check_range(owner, "weight_bits", self.weight_bits, 2, MAX_WEIGHT_BITS)
+        check_range(owner, "membrane_bits", self.membrane_bits,
+                    max(MIN_MEMBRANE_BITS, self.weight_bits + 1), MAX_MEMBRANE_BITS)
+        check_range(owner, "input_bits", self.input_bits, 1, MAX_INPUT_BITS)
+        for name in ("weight_depth", "state_depth", "bias_depth", "geometry_depth",
+                     "event_depth", "table_depth"):
+            check_range(owner, name, getattr(self, name), 2, 1 << 24)
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Words (entries) a network needs in one memory, against the accelerator's depth."""
+
+    memory: str
+    used: int
+    depth: int
+
+    @property
+    def fits(self) -> bool:
+        return self.used <= self.depth
+
+
+@dataclass(frozen=True, eq=False)
+class Images:
+    """The memory images of one compiled network: ``table`` uint32 words, ``weights`` and
+    ``biases`` int64 ``[words, lanes]`` (signed lane values), ``geometry`` int64
+    ``[entries, 3]``, and ``use`` (one :class:`MemoryUse` per memory, the state and event
+    memories included though they have no image)."""
+
+    params: AcceleratorParams
+    table: np.ndarray
+    weights: np.ndarray
+    biases: np.ndarray
+    geometry: np.ndarray
+    use: tuple[MemoryUse, ...] = field(default=())
+
+    def __eq__(self, other):
+        if not isinstance(other, Images):
+            return NotImplemented
+        return (self.params == other.params and self.use == other.use
+                and all(np.array_equal(getattr(self, n), getattr(other, n))
+                        for n in ("table", "weights", "biases", "geometry")))
+
+    __hash__ = None
+
+
+def cwords(channels: int, lanes: int) -> int:
+    return -(-channels // lanes)
+
+
+def _u32(value: int) -> int:
+    return int(value) & 0xFFFFFFFF
+
+
+def _s32(word: int) -> int:
+    word = int(word)
+    return word - (1 << 32) if word >> 31 else word
+
+
+def _lane_rows(matrix: np.ndarray, lanes: int) -> np.ndarray:
+    """``matrix[rows, C]`` as lane words ``[rows * cwords(C), lanes]`` (padding lanes 0)."""
+    rows, channels = matrix.shape
+    words = cwords(channels, lanes)
+    padded = np.zeros((rows, words * lanes), dtype=np.int64)
+    padded[:, :channels] = matrix
+    return padded.reshape(rows * words, lanes)
+
+
+def check_network(net: Network, params: AcceleratorParams) -> None:
+    """Raise ``ValueError`` naming what keeps ``net`` off an accelerator of ``params``
+    (memory depths are checked by :func:`compile_network`, which reports all shortfalls)."""
+    if not isinstance(net, Network):
+        raise ValueError(f"compile expects a Network, got {type(net).__name__}")
+    if not isinstance(params, AcceleratorParams):
+        raise ValueError(f"compile expects AcceleratorParams, got {type(params).__name__}")
+    if net.encoding != "direct":
+        raise ValueError(f"the accelerator takes direct-encoded pixels; this network is "
+                         f"{net.encoding!r}-encoded (evaluate it with the Cython evaluator)")
+    for name, have, need in (("weight_bits", params.weight_bits, net.weight_bits),
+                             ("membrane_bits", params.membrane_bits, net.membrane_bits),
+                             ("input_bits", params.input_bits, net.input_bits)):
+        if need > have:
+            raise ValueError(f"the network needs {name}={need}, the accelerator has {have}")
+    for name, shape in (("input", net.input_shape), *((p.name, p.shape) for p in net.populations)):
+        if max(as_chw(shape)[1:]) >> GEOMETRY_FIELD_BITS:
+            raise ValueError(f"{name}: shape {shape} has a side of {GEOMETRY_FIELD_BITS} bits "
+                             "or more; the geometry memory holds smaller coordinates")
+    for pop in net.populations:
+        if len(pop.shape) == 3 and pop.shape[1] * pop.shape[2] > 1 and any(
+                q.kind == "dense" for q in pop.projections):
+            raise ValueError(f"population {pop.name!r}: a dense projection into a (C, H, W) "
+                             "population is not supported by the accelerator (make the "
+                             "population flat)")
+        if pop.theta > signed_max(net.membrane_bits) or not (
+                signed_min(net.membrane_bits) <= pop.v0 <= signed_max(net.membrane_bits)):
+            raise ValueError(f"population {pop.name!r}: theta={pop.theta} or v0={pop.v0} "
+                             f"does not fit {net.membrane_bits}-bit membranes")
+
+
+def compile_network(net: Network, params: AcceleratorParams) -> Images:
+    """The memory images of ``net`` on an accelerator of ``params`` (module docstring).
+    Raises ``ValueError`` naming every memory that is too small and by how much."""
+    check_network(net, params)
+    P = params.lanes
+    index = {pop.name: i for i, pop in enumerate(net.populations)}
+    n_proj = sum(len(pop.projections) for pop in net.populations)
+    pop_words, proj_words = [], []
+    weights, biases, geometry = [], [], []
+    state = bias_words = geo = weight_words = 0
+    event = math.prod(net.input_shape)              # the input region comes first
+    event_bases = {INPUT: 0}
+    for pop in net.populations:
+        event_bases[pop.name] = event
+        event += pop.size
+    shapes = {INPUT: as_chw(net.input_shape), **{p.name: as_chw(p.shape)
+                                                 for p in net.populations}}
+    first = 0
+    for pop in net.populations:
+        C, H, W = shapes[pop.name]
+        words, positions = cwords(C, P), H * W
+        bias = pop.bias.reshape(C, positions)
+        per_channel = bool((bias == bias[:, :1]).all())
+        rows = bias[:, :1].T if per_channel else bias.T        # [1 or positions, C]
+        biases.append(_lane_rows(rows, P))
+        record = dict(channels=C, height=H, width=W, cwords=words, positions=positions,
+                      theta=pop.theta, v0=pop.v0, leak_shift=pop.leak_shift, state_base=state,
+                      bias_base=bias_words, bias_mode=0 if per_channel else 1,
+                      event_base=event_bases[pop.name], projection_first=first,
+                      projection_count=len(pop.projections))
+        pop_words.append([record[f] for f in POPULATION_FIELDS])
+        state += positions * words
+        bias_words += len(rows) * words
+        first += len(pop.projections)
+        for proj in pop.projections:
+            sc, sh, sw = shapes[proj.source]
+            rec = dict(kind=KIND_CODES[proj.kind],
+                       source=INPUT_SOURCE if proj.source == INPUT else index[proj.source],
+                       kernel=proj.kernel, stride=proj.stride, padding=proj.padding,
+                       weight_base=weight_words, geo_y_base=0, geo_x_base=0,
+                       source_channels=sc, source_height=sh, source_width=sw,
+                       source_event_base=event_bases[proj.source])
+            if proj.kind == "dense":
+                block = _lane_rows(proj.weight.T, P)             # row j: weights of source j
+            elif proj.kind == "conv":
+                w = proj.weight.transpose(1, 2, 3, 0).reshape(-1, C)   # [(ci, ky, kx), C]
+                block = _lane_rows(w, P)
+            else:
+                block = np.zeros((0, P), dtype=np.int64)
+            weights.append(block)
+            weight_words += len(block)
+            if proj.kind in ("conv", "pool"):
+                rec["geo_y_base"], rec["geo_x_base"] = geo, geo + sh
+                geometry += [axis_taps(i, H, proj.kernel, proj.stride, proj.padding)
+                             for i in range(sh)]
+                geometry += [axis_taps(i, W, proj.kernel, proj.stride, proj.padding)
+                             for i in range(sw)]
+                geo += sh + sw
+            proj_words.append([rec[f] for f in PROJECTION_FIELDS])
+    ic, ih, iw = shapes[INPUT]
+    header = dict(magic=MAGIC, n_populations=len(net.populations), n_projections=n_proj,
+                  membrane_bits=net.membrane_bits, input_channels=ic, input_height=ih,
+                  input_width=iw, input_event_base=0, lanes=P, weight_bits=net.weight_bits,
+                  input_bits=net.input_bits, output_population=len(net.populations) - 1)
+    table = [header[f] for f in HEADER_FIELDS] + [0] * (HEADER_WORDS - len(HEADER_FIELDS))
+    for words in pop_words + proj_words:
+        table += words
+    use = (MemoryUse("weight", weight_words, params.weight_depth),
+           MemoryUse("state", state, params.state_depth),
+           MemoryUse("bias", bias_words, params.bias_depth),
+           MemoryUse("geometry", geo, params.geometry_depth),
+           MemoryUse("event", event, params.event_depth),
+           MemoryUse("table", len(table), params.table_depth))
+    short = [f"{u.memory} memory needs {u.used:,} words, the accelerator has {u.depth:,} "
+             f"(short by {u.used - u.depth:,})" for u in use if not u.fits]
+    if short:
+        raise ValueError("the network does not fit: " + "; ".join(short))
+    return Images(params=params,
+                  table=np.array([_u32(w) for w in table], dtype=np.uint32),
+                  weights=np.concatenate(weights) if weights else np.zeros((0, P), np.int64),
+                  biases=np.concatenate(biases), geometry=np.array(geometry, dtype=np.int64
+                                                                    ).reshape(-1, 3),
+                  use=use)
+
+
+# ----------------------------------------------------------------------------- the table
+
+def decode_table(table) -> tuple[dict, list[dict], list[dict]]:
+    """``(header, populations, projections)`` records of a table image (the fields of
+    :data:`HEADER_FIELDS`, :data:`POPULATION_FIELDS`, :data:`PROJECTION_FIELDS`); raises
+    ``ValueError`` on a table that is not one."""
+    words = [int(w) for w in np.asarray(table, dtype=np.uint64)]
+    if len(words) < HEADER_WORDS or words[0] != MAGIC:
+        raise ValueError(f"not a layer table (magic {words[0] if words else None!r:}, "
+                         f"expected {MAGIC:#x})")
+    header = dict(zip(HEADER_FIELDS, words))
+    n_pop, n_proj = header["n_populations"], header["n_projections"]
+    need = HEADER_WORDS + n_pop * len(POPULATION_FIELDS) + n_proj * len(PROJECTION_FIELDS)
+    if len(words) != need:
+        raise ValueError(f"layer table has {len(words)} words, its header says {need}")
+
+    def records(start, count, names):
+        out = []
+        for r in range(count):
+            rec = dict(zip(names, words[start + r * len(names):start + (r + 1) * len(names)]))
+            out.append({k: _s32(v) if k in _SIGNED else v for k, v in rec.items()})
+        return out
+
+    pops = records(HEADER_WORDS, n_pop, POPULATION_FIELDS)
+    projs = records(HEADER_WORDS + n_pop * len(POPULATION_FIELDS), n_proj, PROJECTION_FIELDS)
+    return header, pops, projs
+
+
+# ----------------------------------------------------------------------------- running
+
+@dataclass(frozen=True, eq=False)
+class SequencerResult(Result):
+    """:class:`twinspike.sw.network.Result` plus ``first_spike_step`` int64 ``[B]``: the
+    first timestep (1-based) at which any output neuron spiked, 0 if none did."""
+
+    first_spike_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def _events_of(spiked: np.ndarray, C: int, H: int, W: int) -> list[tuple]:
+    """Fire-scan output ``spiked[C, H*W]`` as ``(address, c, y, x, 1)`` in canonical order."""
+    return [(int(a), int(a) // (H * W), int(a) // W % H, int(a) % W, 1)
+            for a in np.flatnonzero(spiked.reshape(-1))]
+
+
+def run_image(images: Images, pixels: np.ndarray, T: int):
+    """One image from the memory images alone. Returns ``(spikes[T, n_out],
+    membranes[n_out], sops, population_spikes, first_spike_step)``."""
+    header, pops, projs = decode_table(images.table)
+    P, m = header["lanes"], header["membrane_bits"]
+    lo, hi = signed_min(m), signed_max(m)
+    state = {}
+    for q, pop in enumerate(pops):                              # clear: every membrane = v0
+        state[q] = np.full((pop["positions"], pop["cwords"] * P), pop["v0"], dtype=np.int64)
+    H, W = header["input_height"], header["input_width"]
+    inputs = [(int(a), int(a) // (H * W), int(a) // W % H, int(a) % W, int(pixels[a]))
+              for a in np.flatnonzero(pixels)]
+    events = {INPUT_SOURCE: inputs}
+    out = pops[header["output_population"]]
+    n_out = out["channels"] * out["positions"]
+    spikes = np.zeros((T, n_out), dtype=np.uint8)
+    pop_spikes = np.zeros(len(pops), dtype=np.int64)
+    sops, first_spike = 0, 0
+    for t in range(T):
+        for q, pop in enumerate(pops):
+            v, Cq, Wq = state[q], pop["channels"], pop["width"]
+            for proj in projs[pop["projection_first"]:pop["projection_first"]
+                              + pop["projection_count"]]:
+                kind, base, cw = proj["kind"], proj["weight_base"], pop["cwords"]
+                for address, c, y, x, value in events[proj["source"]]:
+                    if kind == KIND_CODES["dense"]:
+                        taps = [(0, address)]                           # (position, row)
+                    elif kind == KIND_CODES["identity"]:
+                        taps = [(y * Wq + x, None)]
+                    else:
+                        yo0, ky0, ny = images.geometry[proj["geo_y_base"] + y]
+                        xo0, kx0, nx = images.geometry[proj["geo_x_base"] + x]
+                        k, s = proj["kernel"], proj["stride"]
+                        taps = [((yo0 + a) * Wq + xo0 + b,
+                                 (c * k + ky0 - a * s) * k + kx0 - b * s)
+                                for a in range(ny) for b in range(nx)]
+                    for pos, row in taps:
+                        if kind in (KIND_CODES["pool"], KIND_CODES["identity"]):
+                            v[pos, c] = min(max(v[pos, c] + value, lo), hi)   # diagonal, w = 1
+                            sops += 1
+                            continue
+                        w = images.weights[base + row * cw:base + (row + 1) * cw].reshape(-1)
+                        v[pos, :Cq] = np.clip(v[pos, :Cq] + w[:Cq] * value, lo, hi)
+                        sops += Cq
+            bias = images.biases[pop["bias_base"]:pop["bias_base"]
+                                 + pop["cwords"] * (pop["positions"] if pop["bias_mode"]
+                                                    else 1)].reshape(-1, pop["cwords"] * P)
+            x = v - (v >> pop["leak_shift"]) if pop["leak_shift"] else v.copy()
+            x = saturate_array(x + bias, m)
+            fired = x >= pop["theta"]
+            v[:] = np.where(fired, x - pop["theta"], x)
+            spiked = fired[:, :Cq].T                                     # [C, positions]
+            events[q] = _events_of(spiked, Cq, pop["height"], Wq)
+            pop_spikes[q] += len(events[q])
+        for address, *_ in events[header["output_population"]]:
+            spikes[t, address] = 1
+        if not first_spike and spikes[t].any():
+            first_spike = t + 1
+    v = state[header["output_population"]][:, :out["channels"]].T.reshape(-1)
+    return spikes, v, sops, pop_spikes, first_spike
+
+
+def run(net: Network, images: Images, batch, T: int) -> SequencerResult:
+    """Run ``batch[B, *input_shape]`` for ``T`` timesteps from ``images`` (compiled from
+    ``net``, which only validates the batch); the same outputs as ``sw/network.run`` plus the
+    first output spike step."""
+    pixels = check_inputs(net, batch, T)
+    per = [run_image(images, x, T) for x in pixels]
+    B, n_out = len(pixels), net.n_outputs
+    spikes = np.array([r[0] for r in per], dtype=np.uint8).reshape(B, T, n_out)
+    counts = spikes.sum(axis=1, dtype=np.int64)
+    return SequencerResult(
+        spikes=spikes, counts=counts, predictions=argmax_lowest(counts),
+        membranes=np.array([r[1] for r in per], dtype=np.int64).reshape(B, n_out),
+        sops=np.array([r[2] for r in per], dtype=np.int64),
+        population_spikes=np.array([r[3] for r in per], dtype=np.int64).reshape(B, -1),
+        first_spike_step=np.array([r[4] for r in per], dtype=np.int64))

@@ -1,0 +1,121 @@
+"""The layer sequencer's reference (sw/layer_sequencer.py): a compiled network, run from its
+memory images alone, computes exactly what the network evaluators compute."""
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from twinspike.equivalence import network as eqn
+from twinspike.equivalence import profiles
+from twinspike.ext.evaluate import evaluate
+from twinspike.sw import layer_sequencer as seq
+from twinspike.sw import network as ref
+from twinspike.sw.network_model import Network, Population, Projection
+
+FIELDS = ("spikes", "counts", "predictions", "membranes", "sops", "population_spikes")
+
+
+def _direct(net: Network) -> Network:
+    return dataclasses.replace(net, encoding="direct") if net.encoding != "direct" else net
+
+
+def _flat_dense_only(net: Network) -> bool:
+    return not any(len(p.shape) == 3 and p.shape[1] * p.shape[2] > 1
+                   and any(q.kind == "dense" for q in p.projections) for p in net.populations)
+
+
+@profiles.settings_for("cython")
+@given(case=eqn.cases(), lanes=st.integers(1, 9))
+def test_compiled_images_run_like_the_evaluators(case, lanes):
+    net, images, T = case
+    net = _direct(net)
+    if not _flat_dense_only(net):
+        with pytest.raises(ValueError, match="dense projection into a"):
+            seq.compile_network(net, seq.AcceleratorParams(lanes=lanes))
+        return
+    compiled = seq.compile_network(net, seq.AcceleratorParams(lanes=lanes))
+    got = seq.run(net, compiled, images, T)
+    want, fast = ref.run(net, images, T), evaluate(net, images, T)
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(got, name), getattr(fast, name), err_msg=name)
+    first = np.array([np.flatnonzero(s.any(axis=1))[0] + 1 if s.any() else 0
+                      for s in want.spikes])
+    np.testing.assert_array_equal(got.first_spike_step, first)
+
+
+def _residual_net() -> Network:
+    rng = np.random.default_rng(3)
+    conv = lambda c_out, c_in: rng.integers(-20, 21, size=(c_out, c_in, 3, 3))  # noqa: E731
+    pops = (Population("c1", (4, 6, 6), (Projection("conv", "input", conv(4, 1), 3, 1, 1),),
+                       np.repeat(rng.integers(-5, 6, 4), 36), 60, 30),
+            Population("c2", (4, 6, 6), (Projection("conv", "c1", conv(4, 4), 3, 1, 1),
+                                         Projection("identity", "c1")),
+                       np.zeros(144, np.int64), 40, 20),
+            Population("p", (4, 3, 3), (Projection("pool", "c2", None, 2, 2),),
+                       np.arange(36) % 3, 3, 1),
+            Population("out", (10,), (Projection("dense", "p", rng.integers(-30, 31, (10, 36))),),
+                       np.zeros(10, np.int64), 50, 25))
+    return Network((1, 6, 6), pops, input_bits=8, weight_bits=6, membrane_bits=14)
+
+
+def test_residual_pool_and_per_neuron_bias_network_runs_like_the_evaluator():
+    net = _residual_net()
+    images = np.random.default_rng(0).integers(0, 256, size=(3, 1, 6, 6))
+    compiled = seq.compile_network(net, seq.AcceleratorParams(lanes=3))
+    got, want = seq.run(net, compiled, images, 6), evaluate(net, images, 6)
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+    _, pops, projs = seq.decode_table(compiled.table)
+    assert [p["bias_mode"] for p in pops] == [0, 0, 1, 0]    # p's bias varies per position
+    assert [q["kind"] for q in projs] == [1, 1, 3, 2, 0]
+    assert got.sops.min() > 0
+
+
+def test_weight_memory_is_the_sum_over_layers():
+    net = _residual_net()
+    use = {u.memory: u for u in seq.compile_network(net, seq.AcceleratorParams(lanes=4)).use}
+    # rows x cwords(C_out): conv 1*9 x 1, conv 4*9 x 1, identity and pool 0, dense 36 x 3
+    assert use["weight"].used == 9 + 36 + 36 * 3
+    assert use["state"].used == 36 + 36 + 9 + 3 and use["event"].used == 36 + 144 * 2 + 36 + 10
+    assert use["bias"].used == 1 + 1 + 9 + 3
+
+
+def test_table_decodes_to_what_was_compiled():
+    net = _residual_net()
+    compiled = seq.compile_network(net, seq.AcceleratorParams(lanes=4))
+    header, pops, projs = seq.decode_table(compiled.table)
+    assert header["magic"] == seq.MAGIC and header["n_populations"] == 4
+    assert header["membrane_bits"] == 14 and header["lanes"] == 4
+    assert [(p["channels"], p["height"], p["width"], p["theta"], p["v0"]) for p in pops] == [
+        (4, 6, 6, 60, 30), (4, 6, 6, 40, 20), (4, 3, 3, 3, 1), (10, 1, 1, 50, 25)]
+    assert projs[0]["source"] == seq.INPUT_SOURCE and projs[2]["source"] == 0
+    negative = dataclasses.replace(net, populations=(dataclasses.replace(
+        net.populations[0], v0=-7),) + net.populations[1:])
+    _, pops, _ = seq.decode_table(seq.compile_network(negative, seq.AcceleratorParams()).table)
+    assert pops[0]["v0"] == -7
+    with pytest.raises(ValueError, match="not a layer table"):
+        seq.decode_table(np.zeros(20, np.uint32))
+    with pytest.raises(ValueError, match="its header says"):
+        seq.decode_table(compiled.table[:-1])
+
+
+def test_networks_that_do_not_fit_name_the_memory_and_the_shortfall():
+    net = _residual_net()
+    small = seq.AcceleratorParams(lanes=4, weight_depth=100, state_depth=50)
+    with pytest.raises(ValueError, match=r"weight memory needs 153 words, the accelerator has "
+                                         r"100 \(short by 53\); state memory needs 84 words, "
+                                         r"the accelerator has 50 \(short by 34\)"):
+        seq.compile_network(net, small)
+
+
+def test_what_the_accelerator_refuses_is_named():
+    net = _residual_net()
+    with pytest.raises(ValueError, match="direct-encoded pixels"):
+        seq.compile_network(dataclasses.replace(net, encoding="rate"), seq.AcceleratorParams())
+    with pytest.raises(ValueError, match="membrane_bits=14, the accelerator has 12"):
+        seq.compile_network(net, seq.AcceleratorParams(membrane_bits=12))
+    with pytest.raises(ValueError, match="AcceleratorParams.lanes=0"):
+        seq.AcceleratorParams(lanes=0)
