@@ -27,21 +27,27 @@ Memories (every word of the lane memories holds P lanes, lane ``i`` in bits
   ``(o_first, k_first, count)`` of ``sw/conv_engine.axis_taps`` -- the touched outputs
   ``o_first + j`` with taps ``k_first - j*stride``, ``j < count``. The hardware reads them
   instead of dividing by a run-time stride.
-* **events** (``(address, c, y, x, value)`` entries): per population, ``size`` entries from
-  ``event_base`` holding the spikes it fired in the current timestep in ascending canonical
-  address ``c*H*W + y*W + x``; the input region holds an image's non-zero pixels (value = the
-  pixel, direct encoding), written once per image and replayed every timestep. A population's
-  events are read by its consumers within the same timestep and overwritten the next.
+* **spikes** (``spike_word_bits``-bit words): per population, from ``spike_base``, the
+  bitmap of the spikes it fired in the current timestep: one word per row ``(c, y)`` of a
+  ``(C, H, W)`` population (bit ``x``; ``W <= spike_word_bits``), or ``ceil(N /
+  spike_word_bits)`` words of a flat ``(N,)`` population (neuron ``n`` in word ``n //
+  bits``, bit ``n % bits``). A consumer scans the words in order and each set bit is an event
+  of value 1, so events come in ascending canonical address ``c*H*W + y*W + x`` and the
+  hardware keeps ``(c, y, x)`` and the address as counters, never dividing. The bitmap is
+  written by the population's fire scan and read by its consumers within the same timestep.
+* **input** (``input_bits`` entries): the image's pixels in canonical order, written once per
+  image; every timestep each non-zero pixel ``x`` is an event of value ``x`` (direct
+  encoding).
 * **table** (32-bit words): a header (:data:`HEADER_FIELDS`), then one record per population
   (:data:`POPULATION_FIELDS`), then one per projection (:data:`PROJECTION_FIELDS`); signed
   fields are two's complement.
 
 Running (per image): clear every membrane to its population's ``v0``; for ``t < T``, for each
 population in order: for each of its projections in order, for each event of the source's
-region in order, add ``w * value`` (saturating at the *network's* ``membrane_bits``, a table
+bitmap (or the input) in order, add ``w * value`` (saturating at the *network's* ``membrane_bits``, a table
 field) into every touched membrane -- one synaptic operation (SOP) per touched neuron, padding
 lanes excluded; then the fire scan over the population in canonical order (leak, saturating
-bias, ``v >= theta`` spikes and subtracts ``theta``) writes its event region. The output
+bias, ``v >= theta`` spikes and subtracts ``theta``) writes its spike bitmap. The output
 population's spikes are counted per class; the class is the argmax (ties to the lowest).
 
 Not accepted (:func:`compile_network` raises ``ValueError`` naming the reason): rate-encoded
@@ -65,15 +71,15 @@ from .network_model import INPUT, MAX_INPUT_BITS, Network, as_chw
 #: Table header word 0: ``TSL`` and the table format version.
 MAGIC = 0x54534C01
 HEADER_FIELDS = ("magic", "n_populations", "n_projections", "membrane_bits", "input_channels",
-                 "input_height", "input_width", "input_event_base", "lanes", "weight_bits",
-                 "input_bits", "output_population")
+                 "input_height", "input_width", "lanes", "weight_bits", "input_bits",
+                 "output_population", "spike_word_bits")
 HEADER_WORDS = 16
 POPULATION_FIELDS = ("channels", "height", "width", "cwords", "positions", "theta", "v0",
-                     "leak_shift", "state_base", "bias_base", "bias_mode", "event_base",
-                     "projection_first", "projection_count")
+                     "leak_shift", "state_base", "bias_base", "bias_mode", "spike_base",
+                     "spike_rows", "row_bits", "projection_first", "projection_count")
 PROJECTION_FIELDS = ("kind", "source", "kernel", "stride", "padding", "weight_base",
                      "geo_y_base", "geo_x_base", "source_channels", "source_height",
-                     "source_width", "source_event_base")
+                     "source_width", "source_spike_base", "source_rows", "source_row_bits")
 #: Bits of each geometry field in the geometry memory (so heights and widths stay below 2**16).
 GEOMETRY_FIELD_BITS = 16
 #: Projection ``kind`` codes in the table.
@@ -88,7 +94,9 @@ class AcceleratorParams:
     """What is fixed at synthesis: ``lanes`` P, the lane widths of the weight and state
     memories (a network with narrower weights or membranes runs on them: weights
     sign-extend, saturation follows the network's ``membrane_bits``) and the depth of every
-    memory, in words (entries for geometry and events)."""
+    memory, in words (entries for geometry and input pixels); ``spike_word_bits`` is the width
+    of a spike bitmap word (and so the widest row of a ``(C, H, W)`` population) and
+    ``max_classes`` the largest output population (one spike counter each)."""
 
     lanes: int = 8
     weight_bits: int = 8
@@ -98,8 +106,11 @@ class AcceleratorParams:
     state_depth: int = 1 << 13
     bias_depth: int = 1 << 11
     geometry_depth: int = 1 << 10
-    event_depth: int = 1 << 14
+    spike_depth: int = 1 << 11
+    input_depth: int = 1 << 10
     table_depth: int = 1 << 10
+    spike_word_bits: int = 32
+    max_classes: int = 16
 
     def __post_init__(self) -> None:
         owner = "AcceleratorParams"
@@ -109,8 +120,10 @@ class AcceleratorParams:
                     max(MIN_MEMBRANE_BITS, self.weight_bits + 1), MAX_MEMBRANE_BITS)
         check_range(owner, "input_bits", self.input_bits, 1, MAX_INPUT_BITS)
         for name in ("weight_depth", "state_depth", "bias_depth", "geometry_depth",
-                     "event_depth", "table_depth"):
+                     "spike_depth", "input_depth", "table_depth"):
             check_range(owner, name, getattr(self, name), 2, 1 << 24)
+        check_range(owner, "spike_word_bits", self.spike_word_bits, 1, 64)
+        check_range(owner, "max_classes", self.max_classes, 1, 256)
 
 
 @dataclass(frozen=True)
@@ -130,8 +143,8 @@ class MemoryUse:
 class Images:
     """The memory images of one compiled network: ``table`` uint32 words, ``weights`` and
     ``biases`` int64 ``[words, lanes]`` (signed lane values), ``geometry`` int64
-    ``[entries, 3]``, and ``use`` (one :class:`MemoryUse` per memory, the state and event
-    memories included though they have no image)."""
+    ``[entries, 3]``, and ``use`` (one :class:`MemoryUse` per memory, the state, spike and
+    input memories included though they have no image)."""
 
     params: AcceleratorParams
     table: np.ndarray
@@ -152,6 +165,13 @@ class Images:
 
 def cwords(channels: int, lanes: int) -> int:
     return -(-channels // lanes)
+
+
+def spike_rows(shape: tuple, word_bits: int) -> tuple[int, int]:
+    """``(words, bits per row)`` of a population's spike bitmap (module docstring)."""
+    if len(shape) == 1:
+        return -(-shape[0] // word_bits), word_bits
+    return shape[0] * shape[1], shape[2]
 
 
 def _u32(value: int) -> int:
@@ -191,7 +211,13 @@ def check_network(net: Network, params: AcceleratorParams) -> None:
         if max(as_chw(shape)[1:]) >> GEOMETRY_FIELD_BITS:
             raise ValueError(f"{name}: shape {shape} has a side of {GEOMETRY_FIELD_BITS} bits "
                              "or more; the geometry memory holds smaller coordinates")
+    if net.n_outputs > params.max_classes:
+        raise ValueError(f"the output population has {net.n_outputs} neurons, the accelerator "
+                         f"counts spikes of at most max_classes={params.max_classes}")
     for pop in net.populations:
+        if len(pop.shape) == 3 and pop.shape[2] > params.spike_word_bits:
+            raise ValueError(f"population {pop.name!r}: rows of {pop.shape[2]} neurons do not "
+                             f"fit a {params.spike_word_bits}-bit spike word")
         if len(pop.shape) == 3 and pop.shape[1] * pop.shape[2] > 1 and any(
                 q.kind == "dense" for q in pop.projections):
             raise ValueError(f"population {pop.name!r}: a dense projection into a (C, H, W) "
@@ -213,11 +239,12 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
     pop_words, proj_words = [], []
     weights, biases, geometry = [], [], []
     state = bias_words = geo = weight_words = 0
-    event = math.prod(net.input_shape)              # the input region comes first
-    event_bases = {INPUT: 0}
+    spike = 0
+    spike_bases, rows_of = {}, {}
     for pop in net.populations:
-        event_bases[pop.name] = event
-        event += pop.size
+        rows_of[pop.name] = spike_rows(pop.shape, params.spike_word_bits)
+        spike_bases[pop.name] = spike
+        spike += rows_of[pop.name][0]
     shapes = {INPUT: as_chw(net.input_shape), **{p.name: as_chw(p.shape)
                                                  for p in net.populations}}
     first = 0
@@ -231,7 +258,8 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
         record = dict(channels=C, height=H, width=W, cwords=words, positions=positions,
                       theta=pop.theta, v0=pop.v0, leak_shift=pop.leak_shift, state_base=state,
                       bias_base=bias_words, bias_mode=0 if per_channel else 1,
-                      event_base=event_bases[pop.name], projection_first=first,
+                      spike_base=spike_bases[pop.name], spike_rows=rows_of[pop.name][0],
+                      row_bits=rows_of[pop.name][1], projection_first=first,
                       projection_count=len(pop.projections))
         pop_words.append([record[f] for f in POPULATION_FIELDS])
         state += positions * words
@@ -244,7 +272,9 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
                        kernel=proj.kernel, stride=proj.stride, padding=proj.padding,
                        weight_base=weight_words, geo_y_base=0, geo_x_base=0,
                        source_channels=sc, source_height=sh, source_width=sw,
-                       source_event_base=event_bases[proj.source])
+                       source_spike_base=spike_bases.get(proj.source, 0),
+                       source_rows=rows_of.get(proj.source, (0, 0))[0],
+                       source_row_bits=rows_of.get(proj.source, (0, 0))[1])
             if proj.kind == "dense":
                 block = _lane_rows(proj.weight.T, P)             # row j: weights of source j
             elif proj.kind == "conv":
@@ -265,8 +295,9 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
     ic, ih, iw = shapes[INPUT]
     header = dict(magic=MAGIC, n_populations=len(net.populations), n_projections=n_proj,
                   membrane_bits=net.membrane_bits, input_channels=ic, input_height=ih,
-                  input_width=iw, input_event_base=0, lanes=P, weight_bits=net.weight_bits,
-                  input_bits=net.input_bits, output_population=len(net.populations) - 1)
+                  input_width=iw, lanes=P, weight_bits=net.weight_bits,
+                  input_bits=net.input_bits, output_population=len(net.populations) - 1,
+                  spike_word_bits=params.spike_word_bits)
     table = [header[f] for f in HEADER_FIELDS] + [0] * (HEADER_WORDS - len(HEADER_FIELDS))
     for words in pop_words + proj_words:
         table += words
@@ -274,7 +305,8 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
            MemoryUse("state", state, params.state_depth),
            MemoryUse("bias", bias_words, params.bias_depth),
            MemoryUse("geometry", geo, params.geometry_depth),
-           MemoryUse("event", event, params.event_depth),
+           MemoryUse("spike", spike, params.spike_depth),
+           MemoryUse("input", math.prod(net.input_shape), params.input_depth),
            MemoryUse("table", len(table), params.table_depth))
     short = [f"{u.memory} memory needs {u.used:,} words, the accelerator has {u.depth:,} "
              f"(short by {u.used - u.depth:,})" for u in use if not u.fits]
@@ -326,10 +358,25 @@ class SequencerResult(Result):
     first_spike_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def _events_of(spiked: np.ndarray, C: int, H: int, W: int) -> list[tuple]:
-    """Fire-scan output ``spiked[C, H*W]`` as ``(address, c, y, x, 1)`` in canonical order."""
-    return [(int(a), int(a) // (H * W), int(a) // W % H, int(a) % W, 1)
-            for a in np.flatnonzero(spiked.reshape(-1))]
+def _bitmap_words(spiked: np.ndarray, rows: int, row_bits: int) -> list[int]:
+    """A population's fire-scan output (flat, canonical order) as its spike bitmap words."""
+    bits = np.zeros(rows * row_bits, dtype=np.int64)
+    bits[:len(spiked)] = spiked
+    return [int(sum(int(b) << i for i, b in enumerate(bits[r * row_bits:(r + 1) * row_bits])))
+            for r in range(rows)]
+
+
+def _scan_bitmap(words, row_bits: int, height: int) -> list[tuple]:
+    """A consumer's scan of a spike bitmap: ``(address, c, y, x, 1)`` per set bit, in order
+    (for a flat population ``c`` is the address and ``y = x = 0``)."""
+    events = []
+    for r, word in enumerate(words):
+        for b in range(row_bits):
+            if int(word) >> b & 1:
+                address = r * row_bits + b
+                c, y, x = (r // height, r % height, b) if height else (address, 0, 0)
+                events.append((address, c, y, x, 1))
+    return events
 
 
 def run_image(images: Images, pixels: np.ndarray, T: int):
@@ -341,10 +388,10 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
     state = {}
     for q, pop in enumerate(pops):                              # clear: every membrane = v0
         state[q] = np.full((pop["positions"], pop["cwords"] * P), pop["v0"], dtype=np.int64)
+    spike_memory = [0] * sum(pop["spike_rows"] for pop in pops)
     H, W = header["input_height"], header["input_width"]
     inputs = [(int(a), int(a) // (H * W), int(a) // W % H, int(a) % W, int(pixels[a]))
               for a in np.flatnonzero(pixels)]
-    events = {INPUT_SOURCE: inputs}
     out = pops[header["output_population"]]
     n_out = out["channels"] * out["positions"]
     spikes = np.zeros((T, n_out), dtype=np.uint8)
@@ -356,7 +403,15 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
             for proj in projs[pop["projection_first"]:pop["projection_first"]
                               + pop["projection_count"]]:
                 kind, base, cw = proj["kind"], proj["weight_base"], pop["cwords"]
-                for address, c, y, x, value in events[proj["source"]]:
+                if proj["source"] == INPUT_SOURCE:
+                    events = inputs
+                else:
+                    src = pops[proj["source"]]
+                    start = proj["source_spike_base"]
+                    events = _scan_bitmap(spike_memory[start:start + proj["source_rows"]],
+                                          proj["source_row_bits"],
+                                          src["height"] if src["positions"] > 1 else 0)
+                for address, c, y, x, value in events:
                     if kind == KIND_CODES["dense"]:
                         taps = [(0, address)]                           # (position, row)
                     elif kind == KIND_CODES["identity"]:
@@ -383,11 +438,13 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
             x = saturate_array(x + bias, m)
             fired = x >= pop["theta"]
             v[:] = np.where(fired, x - pop["theta"], x)
-            spiked = fired[:, :Cq].T                                     # [C, positions]
-            events[q] = _events_of(spiked, Cq, pop["height"], Wq)
-            pop_spikes[q] += len(events[q])
-        for address, *_ in events[header["output_population"]]:
-            spikes[t, address] = 1
+            spiked = fired[:, :Cq].T.reshape(-1)                        # canonical order
+            start = pop["spike_base"]
+            spike_memory[start:start + pop["spike_rows"]] = _bitmap_words(
+                spiked, pop["spike_rows"], pop["row_bits"])
+            pop_spikes[q] += int(spiked.sum())
+            if q == header["output_population"]:
+                spikes[t] = spiked
         if not first_spike and spikes[t].any():
             first_spike = t + 1
     v = state[header["output_population"]][:, :out["channels"]].T.reshape(-1)

@@ -27,15 +27,20 @@ def _flat_dense_only(net: Network) -> bool:
 
 
 @profiles.settings_for("cython")
-@given(case=eqn.cases(), lanes=st.integers(1, 9))
-def test_compiled_images_run_like_the_evaluators(case, lanes):
+@given(case=eqn.cases(), lanes=st.integers(1, 9), word_bits=st.integers(1, 40))
+def test_compiled_images_run_like_the_evaluators(case, lanes, word_bits):
     net, images, T = case
     net = _direct(net)
+    params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=word_bits, max_classes=256)
+    if any(len(p.shape) == 3 and p.shape[2] > word_bits for p in net.populations):
+        with pytest.raises(ValueError, match="do not fit a .*-bit spike word"):
+            seq.compile_network(net, params)
+        return
     if not _flat_dense_only(net):
         with pytest.raises(ValueError, match="dense projection into a"):
-            seq.compile_network(net, seq.AcceleratorParams(lanes=lanes))
+            seq.compile_network(net, params)
         return
-    compiled = seq.compile_network(net, seq.AcceleratorParams(lanes=lanes))
+    compiled = seq.compile_network(net, params)
     got = seq.run(net, compiled, images, T)
     want, fast = ref.run(net, images, T), evaluate(net, images, T)
     for name in FIELDS:
@@ -79,7 +84,8 @@ def test_weight_memory_is_the_sum_over_layers():
     use = {u.memory: u for u in seq.compile_network(net, seq.AcceleratorParams(lanes=4)).use}
     # rows x cwords(C_out): conv 1*9 x 1, conv 4*9 x 1, identity and pool 0, dense 36 x 3
     assert use["weight"].used == 9 + 36 + 36 * 3
-    assert use["state"].used == 36 + 36 + 9 + 3 and use["event"].used == 36 + 144 * 2 + 36 + 10
+    assert use["state"].used == 36 + 36 + 9 + 3 and use["input"].used == 36
+    assert use["spike"].used == 4 * 6 + 4 * 6 + 4 * 3 + 1           # bitmap rows (c, y)
     assert use["bias"].used == 1 + 1 + 9 + 3
 
 
