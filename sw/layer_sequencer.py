@@ -22,11 +22,14 @@ Memories (every word of the lane memories holds P lanes, lane ``i`` in bits
 * **bias** (``membrane_bits`` lanes): per population from ``bias_base``, ``cwords(C)`` words
   when the bias is constant over each channel's positions (``bias_mode`` 0), else one word per
   state word (``bias_mode`` 1).
-* **geometry** (three fields per entry): per conv or pool projection, ``H_src`` entries from
-  ``geo_y_base`` and ``W_src`` from ``geo_x_base``: for a source coordinate ``i``,
-  ``(o_first, k_first, count)`` of ``sw/conv_engine.axis_taps`` -- the touched outputs
-  ``o_first + j`` with taps ``k_first - j*stride``, ``j < count``. The hardware reads them
-  instead of dividing by a run-time stride.
+* **geometry** (three fields per entry): per conv, pool or identity projection, ``H_src``
+  entries from ``geo_y_base`` and ``W_src`` from ``geo_x_base``. For a source coordinate
+  ``i`` with ``(o_first, k_first, count) = sw/conv_engine.axis_taps(i, ...)`` (the touched
+  outputs ``o_first + j`` through taps ``k_first - j*stride``, ``j < count``) the y entry
+  holds ``(o_first * state_row_step, k_first * k * cwords, count)`` and the x entry
+  ``(o_first * cwords, k_first * cwords, count)``: the state and weight word offsets of the
+  first touched output and its tap. The hardware then walks the touched words by adding the
+  projection's steps -- no multiply, no divide by a run-time stride.
 * **spikes** (``spike_word_bits``-bit words): per population, from ``spike_base``, the
   bitmap of the spikes it fired in the current timestep: one word per row ``(c, y)`` of a
   ``(C, H, W)`` population (bit ``x``; ``W <= spike_word_bits``), or ``ceil(N /
@@ -62,7 +65,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .common import check_range, saturate_array, signed_max, signed_min
+from .common import check_range, signed_max, signed_min
 from .conv_engine import axis_taps
 from .if_pe_array import MAX_LANES, MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_MEMBRANE_BITS
 from .network import Result, argmax_lowest, check_inputs
@@ -70,23 +73,29 @@ from .network_model import INPUT, MAX_INPUT_BITS, Network, as_chw
 
 #: Table header word 0: ``TSL`` and the table format version.
 MAGIC = 0x54534C01
-HEADER_FIELDS = ("magic", "n_populations", "n_projections", "membrane_bits", "input_channels",
+HEADER_FIELDS = ("magic", "n_populations", "n_projections", "membrane_bits", "membrane_min",
+                 "membrane_max", "input_channels",
                  "input_height", "input_width", "lanes", "weight_bits", "input_bits",
                  "output_population", "spike_word_bits")
 HEADER_WORDS = 16
-POPULATION_FIELDS = ("channels", "height", "width", "cwords", "positions", "theta", "v0",
+POPULATION_FIELDS = ("channels", "height", "width", "cwords", "last_lanes", "positions", "theta",
+                     "v0",
                      "leak_shift", "state_base", "bias_base", "bias_mode", "spike_base",
                      "spike_rows", "row_bits", "projection_first", "projection_count")
 PROJECTION_FIELDS = ("kind", "source", "kernel", "stride", "padding", "weight_base",
-                     "geo_y_base", "geo_x_base", "source_channels", "source_height",
-                     "source_width", "source_spike_base", "source_rows", "source_row_bits")
-#: Bits of each geometry field in the geometry memory (so heights and widths stay below 2**16).
-GEOMETRY_FIELD_BITS = 16
+                     "geo_y_base", "geo_x_base", "state_row_step", "weight_row_step",
+                     "weight_col_step", "weight_channel_step", "source_channels",
+                     "source_height", "source_width", "source_spike_base", "source_rows",
+                     "source_row_bits")
+#: Bits of each geometry field (state and weight word offsets, tap count).
+GEOMETRY_FIELD_BITS = 24
+#: Population and input sides (H, W) are below ``2**SIDE_BITS`` (the hardware's coordinates).
+SIDE_BITS = 16
 #: Projection ``kind`` codes in the table.
 KIND_CODES = {"dense": 0, "conv": 1, "pool": 2, "identity": 3}
 #: ``source`` of a projection fed by the input region.
 INPUT_SOURCE = 0xFFFF
-_SIGNED = {"theta", "v0"}
+_SIGNED = {"theta", "v0", "membrane_min", "membrane_max"}
 
 
 @dataclass(frozen=True)
@@ -208,9 +217,9 @@ def check_network(net: Network, params: AcceleratorParams) -> None:
         if need > have:
             raise ValueError(f"the network needs {name}={need}, the accelerator has {have}")
     for name, shape in (("input", net.input_shape), *((p.name, p.shape) for p in net.populations)):
-        if max(as_chw(shape)[1:]) >> GEOMETRY_FIELD_BITS:
-            raise ValueError(f"{name}: shape {shape} has a side of {GEOMETRY_FIELD_BITS} bits "
-                             "or more; the geometry memory holds smaller coordinates")
+        if max(as_chw(shape)[1:]) >> SIDE_BITS:
+            raise ValueError(f"{name}: shape {shape} has a side of {SIDE_BITS} bits or more; "
+                             "the sequencer's coordinates are narrower")
     if net.n_outputs > params.max_classes:
         raise ValueError(f"the output population has {net.n_outputs} neurons, the accelerator "
                          f"counts spikes of at most max_classes={params.max_classes}")
@@ -255,7 +264,8 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
         per_channel = bool((bias == bias[:, :1]).all())
         rows = bias[:, :1].T if per_channel else bias.T        # [1 or positions, C]
         biases.append(_lane_rows(rows, P))
-        record = dict(channels=C, height=H, width=W, cwords=words, positions=positions,
+        record = dict(channels=C, height=H, width=W, cwords=words,
+                      last_lanes=C - (words - 1) * P, positions=positions,
                       theta=pop.theta, v0=pop.v0, leak_shift=pop.leak_shift, state_base=state,
                       bias_base=bias_words, bias_mode=0 if per_channel else 1,
                       spike_base=spike_bases[pop.name], spike_rows=rows_of[pop.name][0],
@@ -271,6 +281,10 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
                        source=INPUT_SOURCE if proj.source == INPUT else index[proj.source],
                        kernel=proj.kernel, stride=proj.stride, padding=proj.padding,
                        weight_base=weight_words, geo_y_base=0, geo_x_base=0,
+                       state_row_step=W * words, weight_row_step=proj.stride * proj.kernel * words,
+                       weight_col_step=proj.stride * words,
+                       weight_channel_step=(words if proj.kind == "dense"
+                                            else proj.kernel ** 2 * words),
                        source_channels=sc, source_height=sh, source_width=sw,
                        source_spike_base=spike_bases.get(proj.source, 0),
                        source_rows=rows_of.get(proj.source, (0, 0))[0],
@@ -284,17 +298,20 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
                 block = np.zeros((0, P), dtype=np.int64)
             weights.append(block)
             weight_words += len(block)
-            if proj.kind in ("conv", "pool"):
+            if proj.kind != "dense":
+                k = proj.kernel
                 rec["geo_y_base"], rec["geo_x_base"] = geo, geo + sh
-                geometry += [axis_taps(i, H, proj.kernel, proj.stride, proj.padding)
-                             for i in range(sh)]
-                geometry += [axis_taps(i, W, proj.kernel, proj.stride, proj.padding)
-                             for i in range(sw)]
+                for size_in, size_out, o_step, k_step in ((sh, H, W * words, k * words),
+                                                          (sw, W, words, words)):
+                    for i in range(size_in):
+                        o, t, n = axis_taps(i, size_out, k, proj.stride, proj.padding)
+                        geometry.append((o * o_step, t * k_step, n))
                 geo += sh + sw
             proj_words.append([rec[f] for f in PROJECTION_FIELDS])
     ic, ih, iw = shapes[INPUT]
     header = dict(magic=MAGIC, n_populations=len(net.populations), n_projections=n_proj,
-                  membrane_bits=net.membrane_bits, input_channels=ic, input_height=ih,
+                  membrane_bits=net.membrane_bits, membrane_min=signed_min(net.membrane_bits),
+                  membrane_max=signed_max(net.membrane_bits), input_channels=ic, input_height=ih,
                   input_width=iw, lanes=P, weight_bits=net.weight_bits,
                   input_bits=net.input_bits, output_population=len(net.populations) - 1,
                   spike_word_bits=params.spike_word_bits)
@@ -330,7 +347,7 @@ def decode_table(table) -> tuple[dict, list[dict], list[dict]]:
     if len(words) < HEADER_WORDS or words[0] != MAGIC:
         raise ValueError(f"not a layer table (magic {words[0] if words else None!r:}, "
                          f"expected {MAGIC:#x})")
-    header = dict(zip(HEADER_FIELDS, words))
+    header = {k: _s32(v) if k in _SIGNED else v for k, v in zip(HEADER_FIELDS, words)}
     n_pop, n_proj = header["n_populations"], header["n_projections"]
     need = HEADER_WORDS + n_pop * len(POPULATION_FIELDS) + n_proj * len(PROJECTION_FIELDS)
     if len(words) != need:
@@ -380,29 +397,29 @@ def _scan_bitmap(words, row_bits: int, height: int) -> list[tuple]:
 
 
 def run_image(images: Images, pixels: np.ndarray, T: int):
-    """One image from the memory images alone. Returns ``(spikes[T, n_out],
-    membranes[n_out], sops, population_spikes, first_spike_step)``."""
+    """One image from the memory images alone, word address by word address as the hardware
+    computes them. Returns ``(spikes[T, n_out], membranes[n_out], sops, population_spikes,
+    first_spike_step)``."""
     header, pops, projs = decode_table(images.table)
-    P, m = header["lanes"], header["membrane_bits"]
-    lo, hi = signed_min(m), signed_max(m)
-    state = {}
-    for q, pop in enumerate(pops):                              # clear: every membrane = v0
-        state[q] = np.full((pop["positions"], pop["cwords"] * P), pop["v0"], dtype=np.int64)
+    P = header["lanes"]
+    lo, hi = header["membrane_min"], header["membrane_max"]
+    state = np.zeros((sum(p["positions"] * p["cwords"] for p in pops), P), dtype=np.int64)
+    for pop in pops:                                            # clear: every membrane = v0
+        state[pop["state_base"]:pop["state_base"] + pop["positions"] * pop["cwords"]] = pop["v0"]
     spike_memory = [0] * sum(pop["spike_rows"] for pop in pops)
     H, W = header["input_height"], header["input_width"]
     inputs = [(int(a), int(a) // (H * W), int(a) // W % H, int(a) % W, int(pixels[a]))
               for a in np.flatnonzero(pixels)]
-    out = pops[header["output_population"]]
+    out_index = header["output_population"]
+    out = pops[out_index]
     n_out = out["channels"] * out["positions"]
     spikes = np.zeros((T, n_out), dtype=np.uint8)
     pop_spikes = np.zeros(len(pops), dtype=np.int64)
     sops, first_spike = 0, 0
     for t in range(T):
         for q, pop in enumerate(pops):
-            v, Cq, Wq = state[q], pop["channels"], pop["width"]
             for proj in projs[pop["projection_first"]:pop["projection_first"]
                               + pop["projection_count"]]:
-                kind, base, cw = proj["kind"], proj["weight_base"], pop["cwords"]
                 if proj["source"] == INPUT_SOURCE:
                     events = inputs
                 else:
@@ -412,43 +429,73 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
                                           proj["source_row_bits"],
                                           src["height"] if src["positions"] > 1 else 0)
                 for address, c, y, x, value in events:
-                    if kind == KIND_CODES["dense"]:
-                        taps = [(0, address)]                           # (position, row)
-                    elif kind == KIND_CODES["identity"]:
-                        taps = [(y * Wq + x, None)]
-                    else:
-                        yo0, ky0, ny = images.geometry[proj["geo_y_base"] + y]
-                        xo0, kx0, nx = images.geometry[proj["geo_x_base"] + x]
-                        k, s = proj["kernel"], proj["stride"]
-                        taps = [((yo0 + a) * Wq + xo0 + b,
-                                 (c * k + ky0 - a * s) * k + kx0 - b * s)
-                                for a in range(ny) for b in range(nx)]
-                    for pos, row in taps:
-                        if kind in (KIND_CODES["pool"], KIND_CODES["identity"]):
-                            v[pos, c] = min(max(v[pos, c] + value, lo), hi)   # diagonal, w = 1
-                            sops += 1
-                            continue
-                        w = images.weights[base + row * cw:base + (row + 1) * cw].reshape(-1)
-                        v[pos, :Cq] = np.clip(v[pos, :Cq] + w[:Cq] * value, lo, hi)
-                        sops += Cq
-            bias = images.biases[pop["bias_base"]:pop["bias_base"]
-                                 + pop["cwords"] * (pop["positions"] if pop["bias_mode"]
-                                                    else 1)].reshape(-1, pop["cwords"] * P)
-            x = v - (v >> pop["leak_shift"]) if pop["leak_shift"] else v.copy()
-            x = saturate_array(x + bias, m)
-            fired = x >= pop["theta"]
-            v[:] = np.where(fired, x - pop["theta"], x)
-            spiked = fired[:, :Cq].T.reshape(-1)                        # canonical order
+                    sops += _accumulate(images, state, pop, proj, address, c, y, x, value,
+                                        lo, hi)
+            spiked = _fire(images, state, pop, lo, hi)
             start = pop["spike_base"]
             spike_memory[start:start + pop["spike_rows"]] = _bitmap_words(
                 spiked, pop["spike_rows"], pop["row_bits"])
             pop_spikes[q] += int(spiked.sum())
-            if q == header["output_population"]:
+            if q == out_index:
                 spikes[t] = spiked
         if not first_spike and spikes[t].any():
             first_spike = t + 1
-    v = state[header["output_population"]][:, :out["channels"]].T.reshape(-1)
+    words = state[out["state_base"]:out["state_base"] + out["positions"] * out["cwords"]]
+    v = words.reshape(out["positions"], -1)[:, :out["channels"]].T.reshape(-1)
     return spikes, v, sops, pop_spikes, first_spike
+
+
+def _touched_words(images: Images, pop: dict, proj: dict, address: int, c: int, y: int,
+                   x: int) -> list[tuple[int, int]]:
+    """``(state word, weight word)`` offsets of the first word (lane group 0) of every output
+    an event touches, in ascending output address (weight offset -1 for the diagonal kinds)."""
+    if proj["kind"] == KIND_CODES["dense"]:
+        return [(0, address * proj["weight_channel_step"])]
+    sy, wy, ny = images.geometry[proj["geo_y_base"] + y]
+    sx, wx, nx = images.geometry[proj["geo_x_base"] + x]
+    base = c * proj["weight_channel_step"]
+    return [(int(sy + a * proj["state_row_step"] + sx + b * pop["cwords"]),
+             int(base + wy - a * proj["weight_row_step"] + wx - b * proj["weight_col_step"]))
+            for a in range(ny) for b in range(nx)]
+
+
+def _accumulate(images, state, pop, proj, address, c, y, x, value, lo, hi) -> int:
+    """One event into the population's membranes; returns the SOPs (neurons touched)."""
+    P, cw, sops = images.params.lanes, pop["cwords"], 0
+    diagonal = proj["kind"] in (KIND_CODES["pool"], KIND_CODES["identity"])
+    for s_off, w_off in _touched_words(images, pop, proj, address, c, y, x):
+        if diagonal:                                    # weight 1 into channel c only
+            word, lane = pop["state_base"] + s_off + c // P, c % P
+            state[word, lane] = min(max(state[word, lane] + value, lo), hi)
+            sops += 1
+            continue
+        for w in range(cw):
+            lanes = P if w < cw - 1 else pop["last_lanes"]
+            word = pop["state_base"] + s_off + w
+            weight = images.weights[proj["weight_base"] + w_off + w]
+            state[word, :lanes] = np.clip(state[word, :lanes] + weight[:lanes] * value, lo, hi)
+            sops += lanes
+    return sops
+
+
+def _fire(images, state, pop, lo, hi) -> np.ndarray:
+    """The fire scan: channel by channel, position by position (canonical order); returns
+    the spikes ``[C * positions]``."""
+    P, cw = images.params.lanes, pop["cwords"]
+    spiked = np.zeros(pop["channels"] * pop["positions"], dtype=np.uint8)
+    for c in range(pop["channels"]):
+        for pos in range(pop["positions"]):
+            offset = pos * cw + c // P
+            word, lane = pop["state_base"] + offset, c % P
+            bias = images.biases[pop["bias_base"] + (offset if pop["bias_mode"] else c // P), lane]
+            v = int(state[word, lane])
+            v = v - (v >> pop["leak_shift"]) if pop["leak_shift"] else v
+            v = min(max(v + int(bias), lo), hi)
+            if v >= pop["theta"]:
+                v -= pop["theta"]
+                spiked[c * pop["positions"] + pos] = 1
+            state[word, lane] = v
+    return spiked
 
 
 def run(net: Network, images: Images, batch, T: int) -> SequencerResult:
