@@ -36,6 +36,8 @@ RESP_OKAY = 0b00
 RESP_SLVERR = 0b10
 #: ``VERSION``'s constant: ASCII ``TS`` and the register-map revision.
 VERSION_WORD = 0x54530001
+#: The interrupt line: ``(register value != 0) and enable field``, registered.
+INTERRUPT = ("IRQ", "CONTROL", "irq_enable")
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -204,6 +206,13 @@ def check_table(registers=REGISTERS) -> None:
             if r.access != "rw" or other is None or other.access != "wo":
                 raise ValueError(f"{where}: increment_on must name a wo register and "
                                  f"{r.name} must be rw")
+
+
+    irq, ctl, enable = INTERRUPT
+    if irq in by_name and (by_name[irq].access != "w1c" or ctl not in by_name):
+        raise ValueError(f"INTERRUPT: {irq} must be w1c and {ctl} must exist")
+    if irq in by_name:
+        by_name[ctl].field(enable)
 
 
 check_table()

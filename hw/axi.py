@@ -1,0 +1,687 @@
+"""MyHDL AXI plumbing of the accelerator's top level (reference models in ``sw/axi.py``).
+
+* :func:`axi_lite_regs` -- the AXI4-Lite slave *generated from the register table*
+  (``sw/register_map.REGISTERS``): one cell per register (``rw``, ``wo``, ``w1c``; ``ro``
+  values come from the core), one read tap per mapped register chained into the read mux, so
+  a new table row is a new cell and nothing else. Bus rules (responses, channel order, one
+  write and one read in flight) are in ``docs/register-map.md``. Ports: ``clk``, ``rst``
+  (synchronous, active high: every register to its reset value), ``axi`` (an
+  :class:`AxiLiteBus`) and ``core`` (:func:`core_ports`: one signal per register, named in
+  lower case -- outputs for ``rw``/``wo``/``w1c``, inputs for ``ro`` -- plus ``<wo>_we``
+  strobes, ``<w1c>_set`` inputs and ``interrupt``). Timing: AW and W are each registered
+  (``AWREADY``/``WREADY`` = their holding register is empty); the write is performed on the
+  edge after both are held and B is free, ``BVALID`` rises with it, pulses and strobes are
+  high in the cycle after that edge. A read is taken when ``RVALID`` is low and answered from
+  registers the next cycle (``RDATA`` is registered).
+* :func:`axis_input` -- AXI4-Stream slave (``TVALID/TREADY/TDATA/TLAST``) to the core's
+  valid/ready pixel port; :func:`axis_output` -- the core's valid/ready result port to an
+  AXI4-Stream master. Both are :func:`skid_buffer`: a registered output stage plus one skid
+  register, so ``TREADY`` (input) and ``TVALID``/``TDATA`` (output) come straight from
+  flip-flops, one word per cycle at full rate, and back-pressure loses or duplicates nothing.
+
+Benches: :func:`regs_testbench` plays :class:`~twinspike.sw.axi.Transaction` lists (random
+AW/W order and stalls, B/R back-pressure) and prints each response, pulse and the core-side
+outputs; :func:`stream_testbench` plays a holding source and a stalling sink through either
+adapter and prints one row per cycle. Both convert to VHDL and are checked in GHDL.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
+                   instance, intbv)
+
+from twinspike.hw import toolchain
+from twinspike.hw.common import rom_driver, rom_values, unsigned_signal
+from twinspike.hw.toolchain import bench_clock
+from twinspike.sw.axi import (STREAM_OUTPUTS, AxiLiteParams, AxisParams, check_transactions,
+                              core_inputs, output_ports, pulse_ports, set_inputs)
+from twinspike.sw.register_map import DATA_BITS, INTERRUPT, REGISTERS, RESP_OKAY, RESP_SLVERR
+
+__all__ = ["AxiLiteBus", "AxisBus", "axi_lite_regs", "axis_input", "axis_output", "skid_buffer",
+           "core_ports", "regs_top", "stream_top", "regs_testbench", "stream_testbench",
+           "parse_regs_lines", "parse_stream_lines", "run_regs_bench", "run_stream_bench"]
+
+
+class AxiLiteBus:
+    """The five AXI4-Lite channels (names as in the AXI spec, lower case; no PROT)."""
+
+    def __init__(self, p: AxiLiteParams = AxiLiteParams()):
+        a = p.addr_bits
+        self.awvalid, self.awready, self.awaddr = Signal(bool(0)), Signal(bool(0)), unsigned_signal(a)
+        self.wvalid, self.wready = Signal(bool(0)), Signal(bool(0))
+        self.wdata, self.wstrb = unsigned_signal(DATA_BITS), unsigned_signal(DATA_BITS // 8)
+        self.bvalid, self.bready, self.bresp = Signal(bool(0)), Signal(bool(0)), unsigned_signal(2)
+        self.arvalid, self.arready, self.araddr = Signal(bool(0)), Signal(bool(0)), unsigned_signal(a)
+        self.rvalid, self.rready = Signal(bool(0)), Signal(bool(0))
+        self.rdata, self.rresp = unsigned_signal(DATA_BITS), unsigned_signal(2)
+
+
+class AxisBus:
+    """One AXI4-Stream interface: ``tvalid``, ``tready``, ``tdata`` (``tdata_bits``), ``tlast``."""
+
+    def __init__(self, p: AxisParams):
+        self.tvalid, self.tready = Signal(bool(0)), Signal(bool(0))
+        self.tdata, self.tlast = unsigned_signal(p.tdata_bits), Signal(bool(0))
+
+
+def core_ports(registers=REGISTERS) -> SimpleNamespace:
+    """The register file's core-side signals (see the module docstring)."""
+    s = {}
+    for r in registers:
+        if r.access == "ro" and r.constant:
+            continue
+        s[r.port] = Signal(intbv(r.reset)[r.width:]) if r.access != "ro" else unsigned_signal(r.width)
+        if r.access == "wo":
+            s[f"{r.port}_we"] = Signal(bool(0))
+        if r.access == "w1c":
+            s[f"{r.port}_set"] = unsigned_signal(r.width)
+    s["interrupt"] = Signal(bool(0))
+    return SimpleNamespace(**s)
+
+
+def _low(sig, width):
+    """The low ``width`` bits of ``sig`` (the signal itself when it is that wide)."""
+    return sig if len(sig) == width else sig(width, 0)
+
+
+@block
+def reg_cell(clk, rst, wr_fire, wr_index, wr_data, wr_mask, inc, setb, q, we, ok_in, ok_out,
+             index, access, width, pulse_mask):
+    """One writable register: ``rw`` (``pulse_mask`` bits self-clear, ``inc`` adds 1),
+    ``wo`` (``we`` strobes for a cycle after each write) or ``w1c`` (``setb`` sets,
+    writing 1 clears; a set wins). ``ok_out = ok_in or (wr_index == index)``: the write
+    decode chain."""
+    keep = ((1 << width) - 1) & ~pulse_mask
+    hit = Signal(bool(0))
+
+    @always_comb
+    def decode():
+        hit.next = wr_fire and wr_index == index
+        ok_out.next = ok_in or wr_index == index
+
+    if access == "rw":
+        @always_seq(clk.posedge, reset=rst)
+        def rw_update():
+            bumped = intbv(0)[width + 1:]
+            bumped[:] = q + 1
+            if hit:
+                q.next = (q & ~wr_mask) | (wr_data & wr_mask)
+            elif inc:
+                q.next = bumped[width:]  # wraps to 0
+            else:
+                q.next = q & keep
+
+        return decode, rw_update
+
+    if access == "wo":
+        @always_seq(clk.posedge, reset=rst)
+        def wo_update():
+            if hit:
+                q.next = (q & ~wr_mask) | (wr_data & wr_mask)
+                we.next = 1
+            else:
+                we.next = 0
+
+        return decode, wo_update
+
+    @always_seq(clk.posedge, reset=rst)
+    def w1c_update():
+        if hit:
+            q.next = (q & ~(wr_data & wr_mask)) | setb
+        else:
+            q.next = q | setb
+
+    return decode, w1c_update
+
+
+@block
+def read_tap(rd_index, value, prev, nxt, hit_in, hit_out, index, keep):
+    """One stage of the read mux: ``nxt = prev | (value & keep)`` when ``rd_index == index``
+    (``value`` zero-extended to 32 bits), else ``prev``; ``hit_out = hit_in or match``."""
+    wide = unsigned_signal(DATA_BITS)
+
+    @always_comb
+    def widen():
+        wide.next = value & keep
+
+    @always_comb
+    def tap():
+        if rd_index == index:
+            nxt.next = prev | wide
+            hit_out.next = 1
+        else:
+            nxt.next = prev
+            hit_out.next = hit_in
+
+    return widen, tap
+
+
+@block
+def const_tap(rd_index, prev, nxt, hit_in, hit_out, index, value):
+    """A read-mux stage for a constant register."""
+
+    @always_comb
+    def tap():
+        if rd_index == index:
+            nxt.next = prev | value
+            hit_out.next = 1
+        else:
+            nxt.next = prev
+            hit_out.next = hit_in
+
+    return tap
+
+
+@block
+def axi_lite_regs(clk, rst, axi, core, registers=REGISTERS, p: AxiLiteParams = AxiLiteParams()):
+    """The AXI4-Lite register file generated from ``registers`` (module docstring)."""
+    if not isinstance(p, AxiLiteParams):
+        raise ValueError(f"axi_lite_regs expects AxiLiteParams, got {type(p).__name__}")
+    registers = tuple(registers)
+    ib = p.addr_bits - 2
+    if any(r.index >= (1 << ib) for r in registers):
+        raise ValueError(f"AxiLiteParams.addr_bits={p.addr_bits} is too small for the map")
+    awvalid, awready, awaddr = axi.awvalid, axi.awready, axi.awaddr
+    wvalid, wready, wdata, wstrb = axi.wvalid, axi.wready, axi.wdata, axi.wstrb
+    bvalid, bready, bresp = axi.bvalid, axi.bready, axi.bresp
+    arvalid, arready, araddr = axi.arvalid, axi.arready, axi.araddr
+    rvalid, rready, rdata, rresp = axi.rvalid, axi.rready, axi.rdata, axi.rresp
+
+    aw_full, w_full = Signal(bool(0)), Signal(bool(0))
+    aw_index = unsigned_signal(ib)
+    w_data, w_strb = unsigned_signal(DATA_BITS), unsigned_signal(DATA_BITS // 8)
+    w_mask = unsigned_signal(DATA_BITS)
+    wr_fire = Signal(bool(0))
+    rd_index = unsigned_signal(ib)
+    no = Signal(bool(0))         # chain inputs: nothing matched yet
+    zero = unsigned_signal(DATA_BITS)
+
+    cells, taps = [], []
+    ok = no
+    by_name = {r.name: r for r in registers}
+    for r in registers:
+        if r.access == "ro":
+            continue
+        q = getattr(core, r.port)
+        we = getattr(core, f"{r.port}_we") if r.access == "wo" else Signal(bool(0))
+        setb = getattr(core, f"{r.port}_set") if r.access == "w1c" else unsigned_signal(r.width)
+        inc = (getattr(core, f"{by_name[r.increment_on].port}_we") if r.increment_on
+               else Signal(bool(0)))
+        ok_next = Signal(bool(0))
+        cells.append(reg_cell(clk, rst, wr_fire, aw_index, _low(w_data, r.width),
+                              _low(w_mask, r.width), inc, setb, q, we, ok, ok_next,
+                              r.index, r.access, r.width, r.pulse_mask))
+        ok = ok_next
+    word, hit = zero, no
+    for r in registers:
+        nxt, hit_next = unsigned_signal(DATA_BITS), Signal(bool(0))
+        if r.access == "ro" and r.constant:
+            taps.append(const_tap(rd_index, word, nxt, hit, hit_next, r.index, r.reset))
+        else:
+            keep = 0 if r.access == "wo" else r.mask & ~r.pulse_mask
+            taps.append(read_tap(rd_index, getattr(core, r.port), word, nxt, hit, hit_next,
+                                 r.index, keep))
+        word, hit = nxt, hit_next
+    wr_ok, rd_word, rd_hit = ok, word, hit
+
+    irq_name, ctl_name, enable_name = INTERRUPT
+    interrupt = core.interrupt
+    if irq_name in by_name:
+        pending = getattr(core, by_name[irq_name].port)
+        enable = getattr(core, by_name[ctl_name].port)(by_name[ctl_name].field(enable_name).lsb)
+    else:
+        pending, enable = unsigned_signal(1), Signal(bool(0))
+
+    @always_comb
+    def handshake():
+        awready.next = not aw_full
+        wready.next = not w_full
+        arready.next = not rvalid
+        wr_fire.next = aw_full and w_full and (not bvalid or bready)
+        rd_index.next = araddr[p.addr_bits:2]
+
+    @always_comb
+    def byte_mask():
+        m = intbv(0)[DATA_BITS:]
+        if w_strb[0]:
+            m[8:0] = 0xFF
+        if w_strb[1]:
+            m[16:8] = 0xFF
+        if w_strb[2]:
+            m[24:16] = 0xFF
+        if w_strb[3]:
+            m[32:24] = 0xFF
+        w_mask.next = m
+
+    @always_seq(clk.posedge, reset=rst)
+    def write_channel():
+        if awvalid and not aw_full:
+            aw_full.next = 1
+            aw_index.next = awaddr[p.addr_bits:2]
+        if wvalid and not w_full:
+            w_full.next = 1
+            w_data.next = wdata
+            w_strb.next = wstrb
+        if wr_fire:
+            aw_full.next = 0
+            w_full.next = 0
+            bvalid.next = 1
+            if wr_ok:
+                bresp.next = RESP_OKAY
+            else:
+                bresp.next = RESP_SLVERR
+        elif bvalid and bready:
+            bvalid.next = 0
+
+    @always_seq(clk.posedge, reset=rst)
+    def read_channel():
+        if arvalid and not rvalid:
+            rvalid.next = 1
+            rdata.next = rd_word
+            if rd_hit:
+                rresp.next = RESP_OKAY
+            else:
+                rresp.next = RESP_SLVERR
+        elif rvalid and rready:
+            rvalid.next = 0
+
+    @always_seq(clk.posedge, reset=rst)
+    def interrupt_line():
+        interrupt.next = pending != 0 and enable
+
+    return cells, taps, handshake, byte_mask, write_channel, read_channel, interrupt_line
+
+
+@block
+def skid_buffer(clk, rst, s_valid, s_ready, s_data, s_last, m_valid, m_ready, m_data, m_last):
+    """Registered valid/ready stage with one skid register (``sw/axi.SkidBufferModel``)."""
+    skid_full, skid_last = Signal(bool(0)), Signal(bool(0))
+    skid_data = unsigned_signal(len(s_data))
+
+    @always_comb
+    def ready_out():
+        s_ready.next = not skid_full
+
+    @always_seq(clk.posedge, reset=rst)
+    def advance():
+        if not m_valid or m_ready:
+            if skid_full:
+                m_valid.next = 1
+                m_data.next = skid_data
+                m_last.next = skid_last
+                skid_full.next = 0
+            elif s_valid:
+                m_valid.next = 1
+                m_data.next = s_data
+                m_last.next = s_last
+            else:
+                m_valid.next = 0
+        elif s_valid and not skid_full:
+            skid_full.next = 1
+            skid_data.next = s_data
+            skid_last.next = s_last
+
+    return ready_out, advance
+
+
+@block
+def axis_input(clk, rst, s_axis, valid, ready, data, last, p: AxisParams):
+    """AXI4-Stream slave ``s_axis`` -> the core's ``valid/ready/data/last`` port; ``data`` is
+    the low ``p.data_bits`` of TDATA, TLAST marks an image's last pixel."""
+    if len(data) != p.data_bits or len(s_axis.tdata) != p.tdata_bits:
+        raise ValueError(f"axis_input: data/tdata widths {len(data)}/{len(s_axis.tdata)}, "
+                         f"expected {p.data_bits}/{p.tdata_bits}")
+    return skid_buffer(clk, rst, s_axis.tvalid, s_axis.tready, _low(s_axis.tdata, p.data_bits),
+                       s_axis.tlast, valid, ready, data, last)
+
+
+@block
+def axis_output(clk, rst, valid, ready, data, last, m_axis, p: AxisParams):
+    """The core's ``valid/ready/data/last`` result port -> AXI4-Stream master ``m_axis``
+    (TDATA = ``data`` zero-extended to whole bytes)."""
+    if len(data) != p.data_bits or len(m_axis.tdata) != p.tdata_bits:
+        raise ValueError(f"axis_output: data/tdata widths {len(data)}/{len(m_axis.tdata)}, "
+                         f"expected {p.data_bits}/{p.tdata_bits}")
+    if p.data_bits == p.tdata_bits:
+        return skid_buffer(clk, rst, valid, ready, data, last, m_axis.tvalid, m_axis.tready,
+                           m_axis.tdata, m_axis.tlast)
+    out = unsigned_signal(p.data_bits)
+    tdata = m_axis.tdata
+    stage = skid_buffer(clk, rst, valid, ready, data, last, m_axis.tvalid, m_axis.tready, out,
+                        m_axis.tlast)
+
+    @always_comb
+    def extend():
+        tdata.next = out
+
+    return stage, extend
+
+
+def _clock_reset():
+    return Signal(bool(0)), ResetSignal(0, active=1, isasync=False)
+
+
+@block
+def regs_block(clk, rst, axi, core, p: AxiLiteParams):
+    """:func:`axi_lite_regs` on the project's table with explicit ports (conversion top)."""
+    return axi_lite_regs(clk, rst, axi, core, REGISTERS, p)
+
+
+def regs_top(p: AxiLiteParams = AxiLiteParams()):
+    """The register file with fresh ports (``axi_*``, ``core_*``), to convert or synthesise."""
+    clk, rst = _clock_reset()
+    return regs_block(clk, rst, AxiLiteBus(p), core_ports(), p)
+
+
+def stream_top(direction: str, p: AxisParams):
+    """``axis_input`` (``direction='input'``) or ``axis_output`` with fresh ports."""
+    clk, rst = _clock_reset()
+    valid, ready, last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    data = unsigned_signal(p.data_bits)
+    if direction == "input":
+        return axis_input(clk, rst, AxisBus(p), valid, ready, data, last, p)
+    if direction == "output":
+        return axis_output(clk, rst, valid, ready, data, last, AxisBus(p), p)
+    raise ValueError(f"direction={direction!r}: expected 'input' or 'output'")
+
+
+# ------------------------------------------------------------------ register-file bench
+
+
+@block
+def set_gate(en, value, out):
+    @always_comb
+    def gate():
+        if en:
+            out.next = value
+        else:
+            out.next = 0
+
+    return gate
+
+
+def _cat(sigs):
+    """One signal of ``sigs``, the first in the lowest bits."""
+    return ConcatSignal(*reversed(sigs)) if len(sigs) > 1 else sigs[0]
+
+
+@block
+def regs_testbench(txns, p: AxiLiteParams = AxiLiteParams()):
+    """Self-checking bench of :func:`axi_lite_regs` on the project's table. Per transaction:
+    a setup cycle (the core inputs take the transaction's values, ``<w1c>_set`` pulses), the
+    access with its stalls, two idle cycles; it prints ``W bresp`` or ``R rresp rdata``, a
+    ``P word`` line for every cycle with a pulse (:func:`~twinspike.sw.axi.pulse_ports`,
+    first port in the low bits) and finally ``O word`` (the
+    :func:`~twinspike.sw.axi.output_ports`)."""
+    txns = tuple(txns)
+    check_transactions(txns, REGISTERS, p)
+    n = len(txns)
+    clk, rst = _clock_reset()
+    axi, core = AxiLiteBus(p), core_ports()
+    dut = axi_lite_regs(clk, rst, axi, core, REGISTERS, p)
+    tidx = Signal(intbv(0, min=0, max=n + 1))
+    set_en = Signal(bool(0))
+    roms = []
+    for k, r in enumerate(core_inputs()):
+        roms.append(rom_driver(tidx, getattr(core, r.port),
+                               rom_values([t.inputs[k] for t in txns] + [0])))
+    for k, r in enumerate(set_inputs()):
+        raw = unsigned_signal(r.width)
+        roms += [rom_driver(tidx, raw, rom_values([t.sets[k] for t in txns] + [0])),
+                 set_gate(set_en, raw, getattr(core, f"{r.port}_set"))]
+    observed = _cat([getattr(core, name) for name, _ in output_ports()])
+    pulse_sigs = [getattr(core, name) for name, _ in pulse_ports()]
+    pulse_view = _cat(pulse_sigs)
+    pulse_any = Signal(bool(0))
+    pulse_mask = 0
+    bit = 0
+    for r in REGISTERS:  # the pulse bits and strobes inside pulse_view
+        if r.pulse_mask:
+            pulse_mask |= r.pulse_mask << bit
+            bit += r.width
+        elif r.access == "wo":
+            pulse_mask |= 1 << bit
+            bit += 1 + r.width
+        elif r.increment_on:
+            bit += r.width
+
+    @always_comb
+    def any_pulse():
+        pulse_any.next = (pulse_view & pulse_mask) != 0
+
+    kind = rom_values(int(t.kind == "read") for t in txns)
+    addr = rom_values(t.addr for t in txns)
+    data = rom_values(t.data for t in txns)
+    strb = rom_values(t.strb for t in txns)
+    aw_d, w_d, b_d = (rom_values(getattr(t, f) for t in txns) for f in ("aw_delay", "w_delay", "b_delay"))
+    ar_d, r_d = (rom_values(getattr(t, f) for t in txns) for f in ("ar_delay", "r_delay"))
+    awvalid, awaddr, wvalid, wdata, wstrb = axi.awvalid, axi.awaddr, axi.wvalid, axi.wdata, axi.wstrb
+    awready, wready, bvalid, bready, bresp = axi.awready, axi.wready, axi.bvalid, axi.bready, axi.bresp
+    arvalid, araddr, arready = axi.arvalid, axi.araddr, axi.arready
+    rvalid, rready, rdata, rresp = axi.rvalid, axi.rready, axi.rdata, axi.rresp
+    abits = p.addr_bits
+
+    clock = bench_clock(clk)
+
+    @instance
+    def stimulus():
+        is_read = intbv(0)[1:]
+        a = intbv(0)[abits:]
+        d = intbv(0)[DATA_BITS:]
+        s = intbv(0)[4:]
+        awd = intbv(0)[8:]
+        wd = intbv(0)[8:]
+        bd = intbv(0)[8:]
+        ard = intbv(0)[8:]
+        rd = intbv(0)[8:]
+        rst.next = 1
+        tidx.next = n
+        yield clk.posedge
+        yield clk.negedge
+        rst.next = 0
+        for t in range(n):
+            tidx.next = t
+            set_en.next = 1
+            yield clk.posedge
+            yield clk.negedge
+            set_en.next = 0
+            is_read[:] = kind[t]
+            a[:] = addr[t]
+            d[:] = data[t]
+            s[:] = strb[t]
+            awd[:] = aw_d[t]
+            wd[:] = w_d[t]
+            bd[:] = b_d[t]
+            ard[:] = ar_d[t]
+            rd[:] = r_d[t]
+            awaddr.next = a
+            araddr.next = a
+            wdata.next = d
+            wstrb.next = s
+            c = 0
+            finished = False
+            aw_done = False
+            w_done = False
+            ar_done = False
+            while not finished:
+                if is_read:
+                    arvalid.next = not ar_done and c >= ard
+                    rready.next = c >= rd
+                else:
+                    awvalid.next = not aw_done and c >= awd
+                    wvalid.next = not w_done and c >= wd
+                    bready.next = c >= bd
+                yield clk.posedge
+                if awvalid and awready:
+                    aw_done = True
+                if wvalid and wready:
+                    w_done = True
+                if arvalid and arready:
+                    ar_done = True
+                if bvalid and bready:
+                    print("W %d" % bresp)
+                    finished = True
+                if rvalid and rready:
+                    print("R %d %s" % (rresp, rdata))
+                    finished = True
+                if pulse_any:
+                    print("P %s" % pulse_view)
+                yield clk.negedge
+                c += 1
+            awvalid.next = 0
+            wvalid.next = 0
+            bready.next = 0
+            arvalid.next = 0
+            rready.next = 0
+            for i in range(2):
+                yield clk.posedge
+                if pulse_any:
+                    print("P %s" % pulse_view)
+                yield clk.negedge
+            print("O %s" % observed)
+        print("done")
+        raise StopSimulation()
+
+    return dut, roms, any_pulse, clock, stimulus
+
+
+def _split(word: int, ports) -> dict[str, int]:
+    out, shift = {}, 0
+    for name, width in ports:
+        out[name] = (word >> shift) & ((1 << width) - 1)
+        shift += width
+    return out
+
+
+def parse_regs_lines(lines: list[str]) -> list[dict]:
+    """The bench's lines as :func:`twinspike.sw.axi.run_transactions` records (less ``kind``)."""
+    records, current = [], dict(resp=None, rdata=0, pulses=[])
+    for line in lines:
+        tag, *rest = line.split()
+        if tag == "W":
+            current["resp"] = int(rest[0])
+        elif tag == "R":
+            current["resp"], current["rdata"] = int(rest[0]), int(rest[1], 16)
+        elif tag == "P":
+            current["pulses"].append(_split(int(rest[0], 16), pulse_ports()))
+        elif tag == "O":
+            current["outputs"] = _split(int(rest[0], 16), output_ports())
+            records.append(current)
+            current = dict(resp=None, rdata=0, pulses=[])
+        else:
+            raise ValueError(f"regs bench line {line!r}")
+    return records
+
+
+def run_regs_bench(txns, p: AxiLiteParams = AxiLiteParams()) -> list[dict]:
+    """Simulate :func:`regs_testbench` in MyHDL and parse what it printed."""
+    return parse_regs_lines(toolchain.run_myhdl(regs_testbench(txns, p)))
+
+
+# ------------------------------------------------------------------ stream bench
+
+
+@block
+def stream_testbench(direction: str, p: AxisParams, words, lasts, willing, ready):
+    """A holding source (next word offered when ``willing[c]``, held until taken) and a sink
+    (``ready[c]``; both 1 past the patterns' ends) through ``axis_input`` or ``axis_output``
+    until every word arrived; prints, per cycle, ``s_ready m_valid m_last m_data`` (the
+    adapter's outputs during that cycle, last and data 0 while not valid; data in hex)."""
+    n = len(words)
+    if n != len(lasts) or n < 1:
+        raise ValueError("stream_testbench: words and lasts must be equally long and non-empty")
+    clk, rst = _clock_reset()
+    s_valid, s_ready, s_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    m_valid, m_ready, m_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    if direction == "input":
+        s_bus = AxisBus(p)
+        s_valid, s_ready, s_data, s_last = s_bus.tvalid, s_bus.tready, s_bus.tdata, s_bus.tlast
+        m_data = unsigned_signal(p.data_bits)
+        dut = axis_input(clk, rst, s_bus, m_valid, m_ready, m_data, m_last, p)
+    elif direction == "output":
+        m_bus = AxisBus(p)
+        s_data = unsigned_signal(p.data_bits)
+        m_valid, m_ready, m_data, m_last = m_bus.tvalid, m_bus.tready, m_bus.tdata, m_bus.tlast
+        dut = axis_output(clk, rst, s_valid, s_ready, s_data, s_last, m_bus, p)
+    else:
+        raise ValueError(f"direction={direction!r}: expected 'input' or 'output'")
+    shown_data = unsigned_signal(len(m_data))
+    shown_last = Signal(bool(0))
+    word_rom, last_rom = rom_values(words), rom_values(lasts)
+    will_rom, ready_rom = rom_values(willing), rom_values(ready)
+    n_will, n_ready = len(willing), len(ready)
+
+    @always_comb
+    def show():
+        if m_valid:
+            shown_data.next = m_data
+            shown_last.next = m_last
+        else:
+            shown_data.next = 0
+            shown_last.next = 0
+
+    clock = bench_clock(clk)
+
+    @instance
+    def stimulus():
+        w = intbv(0)[1:]
+        r = intbv(0)[1:]
+        rst.next = 1
+        yield clk.posedge
+        yield clk.negedge
+        rst.next = 0
+        sent = 0
+        received = 0
+        holding = False
+        c = 0
+        while received < n:
+            if c < n_will:
+                w[:] = will_rom[c]
+            else:
+                w[:] = 1
+            if c < n_ready:
+                r[:] = ready_rom[c]
+            else:
+                r[:] = 1
+            if sent < n and (holding or w == 1):
+                s_valid.next = 1
+                s_data.next = word_rom[sent]
+                s_last.next = last_rom[sent]
+            else:
+                s_valid.next = 0
+                s_data.next = 0
+                s_last.next = 0
+            m_ready.next = r
+            yield clk.posedge
+            print("%d %d %d %s" % (s_ready, m_valid, shown_last, shown_data))
+            if m_valid and m_ready:
+                received += 1
+            if s_valid and s_ready:
+                sent += 1
+                holding = False
+            else:
+                holding = bool(s_valid)
+            yield clk.negedge
+            c += 1
+        print("done")
+        raise StopSimulation()
+
+    return dut, show, clock, stimulus
+
+
+def parse_stream_lines(lines: list[str]) -> list[dict[str, int]]:
+    """Per cycle, the :data:`~twinspike.sw.axi.STREAM_OUTPUTS` of the stream bench."""
+    rows = []
+    for line in lines:
+        s_ready, m_valid, m_last, m_data = line.split()
+        rows.append(dict(zip(STREAM_OUTPUTS, (int(s_ready), int(m_valid), int(m_last),
+                                              int(m_data, 16)))))
+    return rows
+
+
+def run_stream_bench(direction: str, p: AxisParams, words, lasts, willing, ready):
+    """Simulate :func:`stream_testbench` in MyHDL and parse what it printed."""
+    tb = stream_testbench(direction, p, words, lasts, willing, ready)
+    return parse_stream_lines(toolchain.run_myhdl(tb))
+
