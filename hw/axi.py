@@ -19,6 +19,13 @@
   register, so ``TREADY`` (input) and ``TVALID``/``TDATA`` (output) come straight from
   flip-flops, one word per cycle at full rate, and back-pressure loses or duplicates nothing.
 
+Conversion notes: chain starts and unused strobes are undriven signals, which MyHDL converts to
+constant assignments (a "Signal is not driven" warning, no initial value needed); the
+adapters copy a top-level port's bits with an ``always_comb`` instead of a shadow slice, and
+read single bits of an output port by constant index, because MyHDL converts a shadow of a
+top-level port wrongly (a constant, or a dangling name). ``tests/test_axi.py`` elaborates each
+converted top in GHDL.
+
 Benches: :func:`regs_testbench` plays :class:`~twinspike.sw.axi.Transaction` lists (random
 AW/W order and stalls, B/R back-pressure) and prints each response, pulse and the core-side
 outputs; :func:`stream_testbench` plays a holding source and a stalling sink through either
@@ -229,9 +236,10 @@ def axi_lite_regs(clk, rst, axi, core, registers=REGISTERS, p: AxiLiteParams = A
     interrupt = core.interrupt
     if irq_name in by_name:
         pending = getattr(core, by_name[irq_name].port)
-        enable = getattr(core, by_name[ctl_name].port)(by_name[ctl_name].field(enable_name).lsb)
+        enable_word = getattr(core, by_name[ctl_name].port)
+        enable_bit = by_name[ctl_name].field(enable_name).lsb
     else:
-        pending, enable = unsigned_signal(1), Signal(bool(0))
+        pending, enable_word, enable_bit = unsigned_signal(1), unsigned_signal(1), 0
 
     @always_comb
     def handshake():
@@ -288,7 +296,7 @@ def axi_lite_regs(clk, rst, axi, core, registers=REGISTERS, p: AxiLiteParams = A
 
     @always_seq(clk.posedge, reset=rst)
     def interrupt_line():
-        interrupt.next = pending != 0 and enable
+        interrupt.next = pending != 0 and enable_word[enable_bit]
 
     return cells, taps, handshake, byte_mask, write_channel, read_channel, interrupt_line
 
@@ -332,8 +340,19 @@ def axis_input(clk, rst, s_axis, valid, ready, data, last, p: AxisParams):
     if len(data) != p.data_bits or len(s_axis.tdata) != p.tdata_bits:
         raise ValueError(f"axis_input: data/tdata widths {len(data)}/{len(s_axis.tdata)}, "
                          f"expected {p.data_bits}/{p.tdata_bits}")
-    return skid_buffer(clk, rst, s_axis.tvalid, s_axis.tready, _low(s_axis.tdata, p.data_bits),
-                       s_axis.tlast, valid, ready, data, last)
+    if p.data_bits == p.tdata_bits:
+        return skid_buffer(clk, rst, s_axis.tvalid, s_axis.tready, s_axis.tdata, s_axis.tlast,
+                           valid, ready, data, last)
+    # A copy, not a shadow slice: MyHDL converts a slice of a top-level input as a constant.
+    low, tdata = unsigned_signal(p.data_bits), s_axis.tdata
+
+    @always_comb
+    def narrow():
+        low.next = tdata[p.data_bits:]
+
+    stage = skid_buffer(clk, rst, s_axis.tvalid, s_axis.tready, low, s_axis.tlast, valid, ready,
+                        data, last)
+    return narrow, stage
 
 
 @block
@@ -346,14 +365,14 @@ def axis_output(clk, rst, valid, ready, data, last, m_axis, p: AxisParams):
     if p.data_bits == p.tdata_bits:
         return skid_buffer(clk, rst, valid, ready, data, last, m_axis.tvalid, m_axis.tready,
                            m_axis.tdata, m_axis.tlast)
-    out = unsigned_signal(p.data_bits)
+    data_q = unsigned_signal(p.data_bits)
     tdata = m_axis.tdata
-    stage = skid_buffer(clk, rst, valid, ready, data, last, m_axis.tvalid, m_axis.tready, out,
+    stage = skid_buffer(clk, rst, valid, ready, data, last, m_axis.tvalid, m_axis.tready, data_q,
                         m_axis.tlast)
 
     @always_comb
     def extend():
-        tdata.next = out
+        tdata.next = data_q
 
     return stage, extend
 

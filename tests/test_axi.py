@@ -332,3 +332,12 @@ def test_regs_top_ports_are_named_from_the_table(tmp_path):
     for port in ("axi_awready", "axi_wstrb", "axi_bresp", "axi_rdata", "core_mem_data_we",
                  "core_irq_set", "core_interrupt"):
         assert port in text
+
+
+@pytest.mark.parametrize("name", ["axi_lite_regs", "axis_input", "axis_output"])
+def test_tops_convert_to_vhdl_that_elaborates(ghdl, tmp_path, name):
+    """The deliverable VHDL-2008 of each block analyses and elaborates in GHDL."""
+    p = ref.AxisParams(lanes=3, lane_bits=7)
+    inst = hw.regs_top() if name == "axi_lite_regs" else hw.stream_top(name.split("_")[1], p)
+    files = toolchain.convert(inst, "vhdl", tmp_path, name)
+    toolchain.ghdl_elaborate(files, name, tmp_path / "work")
