@@ -7,7 +7,7 @@ implementation of that layout for benches, parsers and the whole-network runner.
 """
 from __future__ import annotations
 
-from myhdl import Signal, always_comb, block, intbv
+from myhdl import Signal, always, always_comb, block, intbv
 
 from twinspike.sw.common import signed_max, signed_min
 
@@ -30,6 +30,23 @@ def index_signal(n: int, value: int = 0) -> Signal:
 def address_bits(n: int) -> int:
     """Width of an index into ``n`` entries (at least 1 bit)."""
     return max(1, (n - 1).bit_length())
+
+
+@block
+def ram(clk, we, waddr, wdata, raddr, q, depth):
+    """Simple dual-port RAM, ``depth`` words: write on ``we``, registered read of ``raddr``
+    (read-first: a read of the word written on the same edge returns the old word). A
+    reset-free ``@always`` block with a registered read, so Yosys infers block or distributed
+    RAM."""
+    mem = [Signal(intbv(0)[len(wdata):]) for _ in range(depth)]
+
+    @always(clk.posedge)
+    def read_write():
+        if we:
+            mem[waddr].next = wdata
+        q.next = mem[raddr]
+
+    return read_write
 
 
 @block

@@ -36,7 +36,7 @@ import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always, always_comb, always_seq,
                    block, instance, intbv)
 
-from twinspike.hw.common import (address_bits, rom_driver, signed_signal, unpack_lanes,
+from twinspike.hw.common import (address_bits, ram, rom_driver, signed_signal, unpack_lanes,
                                  unsigned_signal)
 from twinspike.hw.if_pe_array import (OP_ACC, OP_FIRE, OP_HOLD, OP_LOAD, if_lane,
                                       lane_multiplier, scaled_weight)
@@ -47,20 +47,6 @@ from twinspike.hw.toolchain import bench_clock
 
 Params = DenseEngineParams
 CMD_EVENT, CMD_FIRE, CMD_INIT, CMD_READ = 0, 1, 2, 3
-
-
-@block
-def ram(clk, we, waddr, wdata, raddr, q, depth):
-    """Simple dual-port RAM, ``depth`` words: write on ``we``, registered read of ``raddr``."""
-    mem = [Signal(intbv(0)[len(wdata):]) for _ in range(depth)]
-
-    @always(clk.posedge)
-    def read_write():
-        if we:
-            mem[waddr].next = wdata
-        q.next = mem[raddr]
-
-    return read_write
 
 
 @block

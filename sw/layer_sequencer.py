@@ -76,17 +76,18 @@ MAGIC = 0x54534C01
 HEADER_FIELDS = ("magic", "n_populations", "n_projections", "membrane_bits", "membrane_min",
                  "membrane_max", "input_channels",
                  "input_height", "input_width", "lanes", "weight_bits", "input_bits",
-                 "output_population", "spike_word_bits")
-HEADER_WORDS = 16
-POPULATION_FIELDS = ("channels", "height", "width", "cwords", "last_lanes", "positions", "theta",
-                     "v0",
+                 "output_population", "spike_word_bits", "input_size", "n_outputs",
+                 "projection_table")
+HEADER_WORDS = 24
+POPULATION_FIELDS = ("channels", "height", "width", "cwords", "last_lanes", "positions",
+                     "state_words", "theta", "v0",
                      "leak_shift", "state_base", "bias_base", "bias_mode", "spike_base",
                      "spike_rows", "row_bits", "projection_first", "projection_count")
 PROJECTION_FIELDS = ("kind", "source", "kernel", "stride", "padding", "weight_base",
                      "geo_y_base", "geo_x_base", "state_row_step", "weight_row_step",
                      "weight_col_step", "weight_channel_step", "source_channels",
                      "source_height", "source_width", "source_spike_base", "source_rows",
-                     "source_row_bits")
+                     "source_row_bits", "weight_word_step")
 #: Bits of each geometry field (state and weight word offsets, tap count).
 GEOMETRY_FIELD_BITS = 24
 #: Population and input sides (H, W) are below ``2**SIDE_BITS`` (the hardware's coordinates).
@@ -266,6 +267,7 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
         biases.append(_lane_rows(rows, P))
         record = dict(channels=C, height=H, width=W, cwords=words,
                       last_lanes=C - (words - 1) * P, positions=positions,
+                      state_words=positions * words,
                       theta=pop.theta, v0=pop.v0, leak_shift=pop.leak_shift, state_base=state,
                       bias_base=bias_words, bias_mode=0 if per_channel else 1,
                       spike_base=spike_bases[pop.name], spike_rows=rows_of[pop.name][0],
@@ -288,7 +290,9 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
                        source_channels=sc, source_height=sh, source_width=sw,
                        source_spike_base=spike_bases.get(proj.source, 0),
                        source_rows=rows_of.get(proj.source, (0, 0))[0],
-                       source_row_bits=rows_of.get(proj.source, (0, 0))[1])
+                       source_row_bits=rows_of.get(proj.source, (0, 0))[1],
+                       weight_word_step=(rows_of.get(proj.source, (0, 0))[1] * words
+                                         if proj.kind == "dense" else 0))
             if proj.kind == "dense":
                 block = _lane_rows(proj.weight.T, P)             # row j: weights of source j
             elif proj.kind == "conv":
@@ -314,7 +318,9 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
                   membrane_max=signed_max(net.membrane_bits), input_channels=ic, input_height=ih,
                   input_width=iw, lanes=P, weight_bits=net.weight_bits,
                   input_bits=net.input_bits, output_population=len(net.populations) - 1,
-                  spike_word_bits=params.spike_word_bits)
+                  spike_word_bits=params.spike_word_bits,
+                  input_size=math.prod(net.input_shape), n_outputs=net.n_outputs,
+                  projection_table=HEADER_WORDS + len(net.populations) * len(POPULATION_FIELDS))
     table = [header[f] for f in HEADER_FIELDS] + [0] * (HEADER_WORDS - len(HEADER_FIELDS))
     for words in pop_words + proj_words:
         table += words
