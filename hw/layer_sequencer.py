@@ -52,6 +52,47 @@ H = {name: i for i, name in enumerate(HEADER_FIELDS)}
 PF = {name: i for i, name in enumerate(POPULATION_FIELDS)}
 JF = {name: i for i, name in enumerate(PROJECTION_FIELDS)}
 POP_WORDS, PROJ_WORDS = len(POPULATION_FIELDS), len(PROJECTION_FIELDS)
+#: Field counter value at which a record field's word is on the table RAM's output
+#: (its index + 1: the RAM reads one cycle late); generators need plain ints.
+HDR_INPUT_HEIGHT = H["input_height"] + 1
+HDR_INPUT_SIZE = H["input_size"] + 1
+HDR_INPUT_WIDTH = H["input_width"] + 1
+HDR_MAGIC = H["magic"] + 1
+HDR_MEMBRANE_MAX = H["membrane_max"] + 1
+HDR_MEMBRANE_MIN = H["membrane_min"] + 1
+HDR_N_OUTPUTS = H["n_outputs"] + 1
+HDR_N_POPULATIONS = H["n_populations"] + 1
+HDR_OUTPUT_POPULATION = H["output_population"] + 1
+HDR_PROJECTION_TABLE = H["projection_table"] + 1
+POP_BIAS_BASE = PF["bias_base"] + 1
+POP_BIAS_MODE = PF["bias_mode"] + 1
+POP_CHANNELS = PF["channels"] + 1
+POP_CWORDS = PF["cwords"] + 1
+POP_LAST_LANES = PF["last_lanes"] + 1
+POP_LEAK_SHIFT = PF["leak_shift"] + 1
+POP_POSITIONS = PF["positions"] + 1
+POP_PROJECTION_COUNT = PF["projection_count"] + 1
+POP_ROW_BITS = PF["row_bits"] + 1
+POP_SPIKE_BASE = PF["spike_base"] + 1
+POP_STATE_BASE = PF["state_base"] + 1
+POP_STATE_WORDS = PF["state_words"] + 1
+POP_THETA = PF["theta"] + 1
+POP_V0 = PF["v0"] + 1
+PRJ_GEO_X_BASE = JF["geo_x_base"] + 1
+PRJ_GEO_Y_BASE = JF["geo_y_base"] + 1
+PRJ_KIND = JF["kind"] + 1
+PRJ_SOURCE = JF["source"] + 1
+PRJ_SOURCE_HEIGHT = JF["source_height"] + 1
+PRJ_SOURCE_ROWS = JF["source_rows"] + 1
+PRJ_SOURCE_ROW_BITS = JF["source_row_bits"] + 1
+PRJ_SOURCE_SPIKE_BASE = JF["source_spike_base"] + 1
+PRJ_SOURCE_WIDTH = JF["source_width"] + 1
+PRJ_STATE_ROW_STEP = JF["state_row_step"] + 1
+PRJ_WEIGHT_BASE = JF["weight_base"] + 1
+PRJ_WEIGHT_CHANNEL_STEP = JF["weight_channel_step"] + 1
+PRJ_WEIGHT_COL_STEP = JF["weight_col_step"] + 1
+PRJ_WEIGHT_ROW_STEP = JF["weight_row_step"] + 1
+PRJ_WEIGHT_WORD_STEP = JF["weight_word_step"] + 1
 KIND_DENSE = KIND_CODES["dense"]
 KIND_CONV = KIND_CODES["conv"]
 
@@ -83,14 +124,14 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
         v = intbv(0, min=-(1 << (m - 1)), max=1 << (m - 1))
         total = intbv(0, min=sum_lo, max=sum_hi + 1)
         result = intbv(0, min=-(1 << (m - 1)), max=1 << (m - 1))
-        on = bool(0)
+        active = bool(0)
         v[:] = v_bits.signed()
         if one_lane or mode == 2:
-            on = lane_sel == index
+            active = lane_sel == index
         else:
-            on = index < lanes_on
+            active = index < lanes_on
         spike.next = 0
-        if mode == 1 and on:
+        if mode == 1 and active:
             if one_lane:
                 total[:] = v + value
             else:
@@ -101,7 +142,7 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
                 result[:] = lo
             else:
                 result[:] = total
-        elif mode == 2 and on:
+        elif mode == 2 and active:
             if leak != 0:
                 total[:] = v - (v >> leak) + bias_bits.signed()
             else:
@@ -216,7 +257,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
 
     # Control.
     st = enum("IDLE", "HDR", "PIXELS", "CLR_POP", "CLR", "POP", "PROJ", "IN_READ", "IN_CHECK",
-              "SP_READ", "SP_WAIT", "SP_BIT", "GEO", "ACC", "FIRE", "NEXT", "ARGMAX", "OUT",
+              "SP_READ", "SP_WAIT", "SP_BIT", "GEO", "ACC", "FIRE", "ADVANCE", "ARGMAX", "EMIT",
               "ERR")
     state, ret = Signal(st.IDLE), Signal(st.IDLE)
     rf = index_signal(32)                                 # record field counter
@@ -262,13 +303,13 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     f_bits = unsigned_signal(sw)
     # Output.
     counts = [unsigned_signal(T_BITS) for _ in range(p.max_classes)]
-    first_step, best, best_i = unsigned_signal(T_BITS), unsigned_signal(T_BITS), unsigned_signal(A)
+    first_step, best, best_i = unsigned_signal(T_BITS), unsigned_signal(T_BITS), unsigned_signal(16)
     o_i = unsigned_signal(A)
     cyc, sop = unsigned_signal(COUNTER_BITS), unsigned_signal(COUNTER_BITS)
     counting = Signal(bool(0))
     v0_word = unsigned_signal(P * m)
-    v0_lanes = [p_v0(m, 0) for _ in range(P)]
-    v0_cat = ConcatSignal(*v0_lanes) if P > 1 else v0_lanes[0]
+    p_v0_bits = unsigned_signal(m)                      # v0's two's complement bits
+    v0_cat = ConcatSignal(*([p_v0_bits] * P)) if P > 1 else p_v0_bits
 
     @always_comb
     def v0_fill():
@@ -288,10 +329,10 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     def outputs():
         px_ready.next = state == st.PIXELS
         busy.next = state != st.IDLE and state != st.ERR
-        res_valid.next = state == st.OUT
-        res_last.next = state == st.OUT and o_i == n_out
+        res_valid.next = state == st.EMIT
+        res_last.next = state == st.EMIT and o_i == n_out
         if o_i == 0:
-            res_data.next = concat(first_step, best_i[16:])
+            res_data.next = concat(first_step, best_i)
         else:
             res_data.next = counts[o_i - 1]
 
@@ -351,27 +392,27 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
         elif state == st.HDR:                           # read the header fields
             tb_ra.next = rf + 1
             rf.next = rf + 1
-            if rf == H["magic"] + 1:
+            if rf == HDR_MAGIC:
                 if d != MAGIC:
                     error.next = ERR_MAGIC
                     state.next = st.ERR
-            elif rf == H["n_populations"] + 1:
+            elif rf == HDR_N_POPULATIONS:
                 n_pop.next = d[A:]
-            elif rf == H["membrane_min"] + 1:
+            elif rf == HDR_MEMBRANE_MIN:
                 lo.next = d[m + 1:].signed()
-            elif rf == H["membrane_max"] + 1:
+            elif rf == HDR_MEMBRANE_MAX:
                 hi.next = d[m + 1:].signed()
-            elif rf == H["input_height"] + 1:
+            elif rf == HDR_INPUT_HEIGHT:
                 in_h.next = d[16:]
-            elif rf == H["input_width"] + 1:
+            elif rf == HDR_INPUT_WIDTH:
                 in_w.next = d[16:]
-            elif rf == H["output_population"] + 1:
+            elif rf == HDR_OUTPUT_POPULATION:
                 out_pop.next = d[A:]
-            elif rf == H["input_size"] + 1:
+            elif rf == HDR_INPUT_SIZE:
                 in_size.next = d[A:]
-            elif rf == H["n_outputs"] + 1:
+            elif rf == HDR_N_OUTPUTS:
                 n_out.next = d[A:]
-            elif rf == H["projection_table"] + 1:
+            elif rf == HDR_PROJECTION_TABLE:
                 proj_table.next = d[A:]
                 e_addr.next = 0
                 if T == 0:
@@ -403,33 +444,34 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
         elif state == st.CLR_POP or state == st.POP:     # read a population record
             tb_ra.next = rec + rf + 1
             rf.next = rf + 1
-            if rf == PF["channels"] + 1:
+            if rf == POP_CHANNELS:
                 p_C.next = d[A:]
-            elif rf == PF["cwords"] + 1:
+            elif rf == POP_CWORDS:
                 p_cwords.next = d[A:]
-            elif rf == PF["last_lanes"] + 1:
+            elif rf == POP_LAST_LANES:
                 p_last.next = d[A:]
-            elif rf == PF["positions"] + 1:
+            elif rf == POP_POSITIONS:
                 p_pos.next = d[A:]
-            elif rf == PF["state_words"] + 1:
+            elif rf == POP_STATE_WORDS:
                 p_words.next = d[A:]
-            elif rf == PF["theta"] + 1:
+            elif rf == POP_THETA:
                 p_theta.next = d[m + 1:].signed()
-            elif rf == PF["v0"] + 1:
+            elif rf == POP_V0:
                 p_v0.next = d[m + 1:].signed()
-            elif rf == PF["leak_shift"] + 1:
+                p_v0_bits.next = d[m:]
+            elif rf == POP_LEAK_SHIFT:
                 p_leak.next = d[5:]
-            elif rf == PF["state_base"] + 1:
+            elif rf == POP_STATE_BASE:
                 p_state.next = d[A:]
-            elif rf == PF["bias_base"] + 1:
+            elif rf == POP_BIAS_BASE:
                 p_bias.next = d[A:]
-            elif rf == PF["bias_mode"] + 1:
+            elif rf == POP_BIAS_MODE:
                 p_bmode.next = d[A:]
-            elif rf == PF["spike_base"] + 1:
+            elif rf == POP_SPIKE_BASE:
                 p_spike.next = d[A:]
-            elif rf == PF["row_bits"] + 1:
+            elif rf == POP_ROW_BITS:
                 p_rbits.next = d[A:]
-            elif rf == PF["projection_count"] + 1:
+            elif rf == POP_PROJECTION_COUNT:
                 p_nproj.next = d[A:]
                 proj_left.next = d[A:]
                 k_w.next = 0
@@ -478,35 +520,35 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
             else:
                 tb_ra.next = rec + rf + 1
                 rf.next = rf + 1
-                if rf == JF["kind"] + 1:
+                if rf == PRJ_KIND:
                     j_kind.next = d[2:]
-                elif rf == JF["source"] + 1:
+                elif rf == PRJ_SOURCE:
                     j_input.next = d == INPUT_SOURCE
-                elif rf == JF["weight_base"] + 1:
+                elif rf == PRJ_WEIGHT_BASE:
                     j_wbase.next = d[A:]
-                elif rf == JF["geo_y_base"] + 1:
+                elif rf == PRJ_GEO_Y_BASE:
                     j_gy.next = d[A:]
-                elif rf == JF["geo_x_base"] + 1:
+                elif rf == PRJ_GEO_X_BASE:
                     j_gx.next = d[A:]
-                elif rf == JF["state_row_step"] + 1:
+                elif rf == PRJ_STATE_ROW_STEP:
                     j_srow.next = d[A:]
-                elif rf == JF["weight_row_step"] + 1:
+                elif rf == PRJ_WEIGHT_ROW_STEP:
                     j_wrow.next = d[A:]
-                elif rf == JF["weight_col_step"] + 1:
+                elif rf == PRJ_WEIGHT_COL_STEP:
                     j_wcol.next = d[A:]
-                elif rf == JF["weight_channel_step"] + 1:
+                elif rf == PRJ_WEIGHT_CHANNEL_STEP:
                     j_wch.next = d[A:]
-                elif rf == JF["source_height"] + 1:
+                elif rf == PRJ_SOURCE_HEIGHT:
                     j_sh.next = d[16:]
-                elif rf == JF["source_width"] + 1:
+                elif rf == PRJ_SOURCE_WIDTH:
                     j_sw.next = d[16:]
-                elif rf == JF["source_spike_base"] + 1:
+                elif rf == PRJ_SOURCE_SPIKE_BASE:
                     j_sbase.next = d[A:]
-                elif rf == JF["source_rows"] + 1:
+                elif rf == PRJ_SOURCE_ROWS:
                     j_srows.next = d[A:]
-                elif rf == JF["source_row_bits"] + 1:
+                elif rf == PRJ_SOURCE_ROW_BITS:
                     j_rbits.next = d[A:]
-                elif rf == JF["weight_word_step"] + 1:
+                elif rf == PRJ_WEIGHT_WORD_STEP:
                     j_wword.next = d[A:]
                     proj_left.next = proj_left - 1
                     proj_addr.next = proj_addr + PROJ_WORDS
@@ -540,7 +582,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                 g_phase.next = 0
                 state.next = st.GEO
             else:
-                state.next = st.NEXT
+                state.next = st.ADVANCE
         elif state == st.SP_READ:                       # the spike scan: one bitmap word
             if e_row == j_srows:
                 rf.next = 0
@@ -580,7 +622,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                 state.next = st.GEO
             else:
                 ret.next = st.SP_BIT
-                state.next = st.NEXT                    # NEXT advances the bit
+                state.next = st.ADVANCE                    # ADVANCE advances the bit
         elif state == st.GEO:                           # fetch the event's geometry entries
             if j_kind == KIND_DENSE:
                 s_row.next = 0
@@ -617,7 +659,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                 b_i.next = 0
                 k_w.next = 0
                 if g_ny == 0 or ge_q[3 * G:2 * G] == 0:
-                    state.next = st.NEXT
+                    state.next = st.ADVANCE
                 else:
                     issuing.next = 1
                     state.next = st.ACC
@@ -659,8 +701,8 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                 else:
                     k_w.next = k_w + 1
             elif not s0_valid and not s1_valid:
-                state.next = st.NEXT
-        elif state == st.NEXT:                          # the scan moves on after an event
+                state.next = st.ADVANCE
+        elif state == st.ADVANCE:                          # the scan moves on after an event
             if ret == st.IN_READ:
                 e_addr.next = e_addr + 1
                 in_ra.next = e_addr + 1
@@ -763,8 +805,8 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                 o_i.next = o_i + 1
             else:
                 o_i.next = 0
-                state.next = st.OUT
-        elif state == st.OUT:
+                state.next = st.EMIT
+        elif state == st.EMIT:
             if res_ready:
                 if o_i > 0:
                     counts[o_i - 1].next = 0
