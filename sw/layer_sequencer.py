@@ -94,6 +94,25 @@ GEOMETRY_FIELD_BITS = 24
 SIDE_BITS = 16
 #: Projection ``kind`` codes in the table.
 KIND_CODES = {"dense": 0, "conv": 1, "pool": 2, "identity": 3}
+#: The sequencer's cycle model (``hw/layer_sequencer.py`` meets it edge for edge; ``cycles``
+#: counts from the edge that takes an image's last pixel to the end of its last fire scan):
+#: reading a table record takes its field count + 1 cycles; the input scan 3 cycles per pixel
+#: and the bitmap scan 2 per word plus 2 per bit of a non-zero word (each + 1 to finish);
+#: an event 1 (dense) or 4 (geometry fetch) cycles plus, if it touches anything, 1 per state
+#: word and 3 to drain the pipeline; the fire scan 1 per neuron and 3 to drain; clearing a
+#: population its record, 1 per state word and 1. Per timestep a population adds its record
+#: and 1 after its projections.
+RECORD_CYCLES = {"population": len(POPULATION_FIELDS) + 1, "projection": len(PROJECTION_FIELDS) + 1}
+SCAN_CYCLES = {"pixel": 3, "word": 2, "bit": 2}
+FIRE_DRAIN = 3
+
+
+def event_cycles(kind: int, words: int) -> int:
+    """Cycles of one event that touches ``words`` state words."""
+    fetch = 1 if kind == KIND_CODES["dense"] else 4
+    return fetch + (words + 3 if words else 0)
+
+
 #: ``source`` of a projection fed by the input region.
 INPUT_SOURCE = 0xFFFF
 _SIGNED = {"theta", "v0", "membrane_min", "membrane_max"}
@@ -379,6 +398,7 @@ class SequencerResult(Result):
     first timestep (1-based) at which any output neuron spiked, 0 if none did."""
 
     first_spike_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _bitmap_words(spiked: np.ndarray, rows: int, row_bits: int) -> list[int]:
@@ -422,22 +442,32 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
     spikes = np.zeros((T, n_out), dtype=np.uint8)
     pop_spikes = np.zeros(len(pops), dtype=np.int64)
     sops, first_spike = 0, 0
+    cycles = sum(RECORD_CYCLES["population"] + pop["state_words"] + 1 for pop in pops)  # clear
     for t in range(T):
         for q, pop in enumerate(pops):
+            cycles += RECORD_CYCLES["population"] + 1
             for proj in projs[pop["projection_first"]:pop["projection_first"]
                               + pop["projection_count"]]:
+                cycles += RECORD_CYCLES["projection"]
                 if proj["source"] == INPUT_SOURCE:
                     events = inputs
+                    cycles += SCAN_CYCLES["pixel"] * header["input_size"] + 1
                 else:
                     src = pops[proj["source"]]
                     start = proj["source_spike_base"]
-                    events = _scan_bitmap(spike_memory[start:start + proj["source_rows"]],
-                                          proj["source_row_bits"],
+                    words = spike_memory[start:start + proj["source_rows"]]
+                    events = _scan_bitmap(words, proj["source_row_bits"],
                                           src["height"] if src["positions"] > 1 else 0)
+                    cycles += sum(SCAN_CYCLES["word"] + (SCAN_CYCLES["bit"] *
+                                                         proj["source_row_bits"] if w else 0)
+                                  for w in words) + 1
                 for address, c, y, x, value in events:
-                    sops += _accumulate(images, state, pop, proj, address, c, y, x, value,
-                                        lo, hi)
+                    added, words_touched = _accumulate(images, state, pop, proj, address, c, y,
+                                                       x, value, lo, hi)
+                    sops += added
+                    cycles += event_cycles(proj["kind"], words_touched)
             spiked = _fire(images, state, pop, lo, hi)
+            cycles += pop["channels"] * pop["positions"] + FIRE_DRAIN
             start = pop["spike_base"]
             spike_memory[start:start + pop["spike_rows"]] = _bitmap_words(
                 spiked, pop["spike_rows"], pop["row_bits"])
@@ -448,7 +478,7 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
             first_spike = t + 1
     words = state[out["state_base"]:out["state_base"] + out["positions"] * out["cwords"]]
     v = words.reshape(out["positions"], -1)[:, :out["channels"]].T.reshape(-1)
-    return spikes, v, sops, pop_spikes, first_spike
+    return spikes, v, sops, pop_spikes, first_spike, cycles
 
 
 def _touched_words(images: Images, pop: dict, proj: dict, address: int, c: int, y: int,
@@ -465,15 +495,17 @@ def _touched_words(images: Images, pop: dict, proj: dict, address: int, c: int, 
             for a in range(ny) for b in range(nx)]
 
 
-def _accumulate(images, state, pop, proj, address, c, y, x, value, lo, hi) -> int:
-    """One event into the population's membranes; returns the SOPs (neurons touched)."""
-    P, cw, sops = images.params.lanes, pop["cwords"], 0
+def _accumulate(images, state, pop, proj, address, c, y, x, value, lo, hi) -> tuple[int, int]:
+    """One event into the population's membranes; returns the SOPs (neurons touched) and the
+    state words it read and wrote."""
+    P, cw, sops, words = images.params.lanes, pop["cwords"], 0, 0
     diagonal = proj["kind"] in (KIND_CODES["pool"], KIND_CODES["identity"])
     for s_off, w_off in _touched_words(images, pop, proj, address, c, y, x):
         if diagonal:                                    # weight 1 into channel c only
             word, lane = pop["state_base"] + s_off + c // P, c % P
             state[word, lane] = min(max(state[word, lane] + value, lo), hi)
             sops += 1
+            words += 1
             continue
         for w in range(cw):
             lanes = P if w < cw - 1 else pop["last_lanes"]
@@ -481,7 +513,8 @@ def _accumulate(images, state, pop, proj, address, c, y, x, value, lo, hi) -> in
             weight = images.weights[proj["weight_base"] + w_off + w]
             state[word, :lanes] = np.clip(state[word, :lanes] + weight[:lanes] * value, lo, hi)
             sops += lanes
-    return sops
+            words += 1
+    return sops, words
 
 
 def _fire(images, state, pop, lo, hi) -> np.ndarray:
@@ -518,4 +551,5 @@ def run(net: Network, images: Images, batch, T: int) -> SequencerResult:
         membranes=np.array([r[1] for r in per], dtype=np.int64).reshape(B, n_out),
         sops=np.array([r[2] for r in per], dtype=np.int64),
         population_spikes=np.array([r[3] for r in per], dtype=np.int64).reshape(B, -1),
-        first_spike_step=np.array([r[4] for r in per], dtype=np.int64))
+        first_spike_step=np.array([r[4] for r in per], dtype=np.int64),
+        cycles=np.array([r[5] for r in per], dtype=np.int64))
