@@ -103,9 +103,9 @@ def networks(draw, max_populations: int = 4) -> Network:
 
 
 @st.composite
-def cases(draw, max_batch: int = 4, max_T: int = 6):
+def cases(draw, max_batch: int = 4, max_T: int = 6, max_populations: int = 4):
     """(network, images[B, *input_shape] uint8, T)."""
-    net = draw(networks())
+    net = draw(networks(max_populations))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="image seed"))
     top = (1 << net.input_bits) - 1
     shape = (draw(st.integers(1, max_batch)), *net.input_shape)

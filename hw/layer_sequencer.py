@@ -224,7 +224,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     theta, lo, hi = signed_signal(m + 1), signed_signal(m + 1), signed_signal(m + 1)
     leak = unsigned_signal(5)
     v_out_bits = [unsigned_signal(m) for _ in range(P)]
-    spikes = [Signal(bool(0)) for _ in range(P)]
+    spikes = [unsigned_signal(1) for _ in range(P)]
     lanes = [seq_lane(mode, s1_lanes, s1_lane, s1_diag, wt_q((i + 1) * w, i * w), value,
                       v_in((i + 1) * m, i * m), bi_q((i + 1) * m, i * m), theta, leak, lo, hi,
                       v_out_bits[i], spikes[i], i, w, m, ib) for i in range(P)]

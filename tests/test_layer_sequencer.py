@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twinspike.equivalence import network as eqn
@@ -125,3 +125,81 @@ def test_what_the_accelerator_refuses_is_named():
         seq.compile_network(net, seq.AcceleratorParams(membrane_bits=12))
     with pytest.raises(ValueError, match="AcceleratorParams.lanes=0"):
         seq.AcceleratorParams(lanes=0)
+
+
+# ----------------------------------------------------------------------------- the MyHDL twin
+
+SMALL = dict(weight_depth=512, state_depth=256, bias_depth=64, geometry_depth=64,
+             spike_depth=128, input_depth=64, table_depth=256)
+
+
+def _hw_records(net, params, images, T):
+    from twinspike.hw import layer_sequencer as hw
+
+    compiled = seq.compile_network(net, params)
+    got = hw.run_bench(compiled, np.asarray(images).reshape(len(images), -1), T)
+    want = seq.run(net, compiled, images, T)
+    assert len(got) == len(images)
+    for b, record in enumerate(got):
+        assert record["error"] == 0
+        assert record["class"] == want.predictions[b]
+        assert record["first_spike_step"] == want.first_spike_step[b]
+        np.testing.assert_array_equal(record["counts"], want.counts[b])
+        assert record["sops"] == want.sops[b]
+        assert record["cycles"] == want.cycles[b], "the cycle model"
+    return got, want
+
+
+def test_myhdl_sequencer_runs_a_residual_network_like_the_reference():
+    net = _residual_net()
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 1, 6, 6))
+    _, want = _hw_records(net, seq.AcceleratorParams(lanes=3, **SMALL), images, 3)
+    np.testing.assert_array_equal(want.predictions, evaluate(net, images, 3).predictions)
+
+
+@settings(max_examples=max(2, profiles.examples("myhdl") // 5))
+@given(case=eqn.cases(max_populations=3, max_batch=2, max_T=3), lanes=st.integers(1, 4))
+def test_myhdl_sequencer_equals_the_reference_on_random_networks(case, lanes):
+    net, images, T = case
+    net = _direct(net)
+    params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=16, max_classes=64, **SMALL)
+    try:
+        seq.compile_network(net, params)
+    except ValueError:
+        return                      # refusals are tested on the reference
+    _hw_records(net, params, images, T)
+
+
+def test_converted_sequencer_bench_runs_in_ghdl_like_myhdl(ghdl, tmp_path):
+    from twinspike.hw import layer_sequencer as hw
+    from twinspike.hw import toolchain
+
+    net = _residual_net()
+    compiled = seq.compile_network(net, seq.AcceleratorParams(lanes=3, **SMALL))
+    images = np.random.default_rng(2).integers(0, 256, size=(1, 36))
+    result = toolchain.verify_vhdl(hw.testbench(compiled, images, 2), workdir=tmp_path)
+    assert result.ok, result.diff[:3000]
+    record = hw.parse_lines(compiled, result.ghdl_lines)[0]
+    want = seq.run(net, compiled, images.reshape(1, 1, 6, 6), 2)
+    assert record["class"] == want.predictions[0] and record["cycles"] == want.cycles[0]
+    np.testing.assert_array_equal(record["counts"], want.counts[0])
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_myhdl_sequencer_runs_digits_networks_like_the_cython_evaluator(name):
+    """Real digits test images through an MLP (64-20-10) and a CNN (conv, pool, two conv
+    banks into one population, pool, dense) on one synthesised configuration."""
+    from test_hwrun import conv_net, dense_net
+    from twinspike.data import load_digits_split
+
+    net = dense_net("direct") if name == "mlp" else conv_net()
+    images = load_digits_split().x_test[:3]
+    params = seq.AcceleratorParams(lanes=8, weight_depth=1024, state_depth=512, bias_depth=256,
+                                   geometry_depth=128, spike_depth=128, input_depth=128,
+                                   table_depth=256)
+    got, want = _hw_records(net, params, images, 4)
+    fast = evaluate(net, images, 4)
+    np.testing.assert_array_equal([r["class"] for r in got], fast.predictions)
+    np.testing.assert_array_equal([r["counts"] for r in got], fast.counts)
+    np.testing.assert_array_equal([r["sops"] for r in got], fast.sops)
+    assert (fast.population_spikes > 0).all(), "a silent population would make this vacuous"
