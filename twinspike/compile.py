@@ -1,6 +1,7 @@
 """``twinspike compile``: a network's memory images as files for simulators and Vivado.
 
-For every memory with an image (``sw/layer_sequencer.py`` states the layouts) the folder gets
+For every memory with an image (``sw/layer_sequencer.py`` states the layouts; the words are
+those ``hw/layer_sequencer.memory_words`` sends through the load port) the folder gets
 ``<memory>.mem`` (one hex word per line, ``$readmemh`` style; lane 0 in the low bits, two's
 complement lanes) and ``<memory>.coe`` (Vivado's ``memory_initialization_radix=16`` format),
 plus ``manifest.json``: the accelerator parameters, each memory's file names, word width,
@@ -19,32 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from twinspike.atomic import write_text
-from twinspike.hw.common import pack_lanes, unpack_lanes
+from twinspike.hw.common import unpack_lanes
+from twinspike.hw.layer_sequencer import IMAGE_MEMORIES, memory_words, word_bits
 from twinspike.sw.layer_sequencer import (GEOMETRY_FIELD_BITS, AcceleratorParams, Images, MemoryUse,
                                           decode_table)
 
 FORMAT = "twinspike-images"
 VERSION = 1
-#: The memories that have an image: (name, Images attribute).
-IMAGES = ("table", "weight", "bias", "geometry")
-
-
-def word_bits(memory: str, params: AcceleratorParams) -> int:
-    """Width of one word of ``memory``."""
-    return {"table": 32, "weight": params.lanes * params.weight_bits,
-            "bias": params.lanes * params.membrane_bits,
-            "geometry": 3 * GEOMETRY_FIELD_BITS}[memory]
-
-
-def _words(memory: str, images: Images) -> list[int]:
-    p = images.params
-    if memory == "table":
-        return [int(w) for w in images.table]
-    if memory == "weight":
-        return [pack_lanes(row, p.weight_bits) for row in images.weights]
-    if memory == "bias":
-        return [pack_lanes(row, p.membrane_bits) for row in images.biases]
-    return [pack_lanes(row, GEOMETRY_FIELD_BITS) for row in images.geometry]
+#: The memories that have an image (the load port's select order).
+IMAGES = tuple(IMAGE_MEMORIES)
 
 
 def _mem_text(words: list[int], bits: int) -> str:
@@ -79,8 +63,9 @@ def write_images(images: Images, out_dir, network_files=()) -> Path:
     p = images.params
     memories = {}
     use = {u.memory: u for u in images.use}
+    all_words = memory_words(images)
     for memory in IMAGES:
-        bits, words = word_bits(memory, p), _words(memory, images)
+        bits, words = word_bits(memory, p), all_words[memory]
         write_text(out / f"{memory}.mem", _mem_text(words, bits))
         write_text(out / f"{memory}.coe", _coe_text(words, bits))
         memories[memory] = {"mem": f"{memory}.mem", "coe": f"{memory}.coe", "word_bits": bits,
