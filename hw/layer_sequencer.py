@@ -16,8 +16,11 @@ state, not the memories):
 * ``T`` (timesteps, at least 1) is read when an image starts. Status: ``busy``; ``error``
   (:data:`ERR_MAGIC` a table without the magic word, :data:`ERR_T` ``T = 0``,
   :data:`ERR_PIXELS` an image whose ``px_last`` came early or late; sticky until reset);
-  ``cycles`` (clock edges from the first clear to the first result word) and ``sops``
-  (synaptic operations: per accumulated word, its lanes that hold a neuron) of the last image.
+  ``cycles`` (clock edges from the edge taking the last pixel to the end of the last fire
+  scan: ``sw/layer_sequencer`` ``RECORD_CYCLES``), ``sops`` (synaptic operations: per
+  accumulated word, its lanes that hold a neuron) and ``saturations`` (lane additions that
+  clamped at the membrane bounds) of the last image. ``table_base`` offsets every table read
+  (several compiled networks can share the table memory).
 
 Structure: one finite state machine. Records of the layer table are read field by field into
 registers. Per timestep and population, each projection scans its source (the input memory,
@@ -108,12 +111,13 @@ def ld_addr_bits(p: AcceleratorParams) -> int:
 
 @block
 def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bias_bits, theta,
-             leak, lo, hi, v_out_bits, spike, index, w, m, value_bits):
+             leak, lo, hi, v_out_bits, spike, clamped, index, w, m, value_bits):
     """Lane ``index``, combinational. ``mode`` 1: accumulate ``v + weight * value`` (weight 1
     when ``one_lane``: the diagonal kinds); ``mode`` 2: fire (leak, saturating bias, ``>=
     theta`` subtracts). The lane takes part if ``one_lane`` or ``mode`` 2 and ``lane_sel`` is
     its index, or else if its index is below ``lanes_on``; otherwise it holds. Saturation is
-    at the run-time bounds ``lo..hi`` (the network's membrane width)."""
+    at the run-time bounds ``lo..hi`` (the network's membrane width); ``clamped`` says an add
+    saturated."""
     top = (1 << value_bits) - 1
     prod_lo, prod_hi = -(1 << (w - 1)) * top, ((1 << (w - 1)) - 1) * top
     sum_lo = -(1 << (m - 1)) + min(prod_lo, -(1 << (m - 1)))
@@ -131,6 +135,7 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
         else:
             active = index < lanes_on
         spike.next = 0
+        clamped.next = 0
         if mode == 1 and active:
             if one_lane:
                 total[:] = v + value
@@ -138,8 +143,10 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
                 total[:] = v + weight_bits.signed() * value
             if total > hi:
                 result[:] = hi
+                clamped.next = 1
             elif total < lo:
                 result[:] = lo
+                clamped.next = 1
             else:
                 result[:] = total
         elif mode == 2 and active:
@@ -149,8 +156,10 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
                 total[:] = v + bias_bits.signed()
             if total > hi:
                 total[:] = hi
+                clamped.next = 1
             elif total < lo:
                 total[:] = lo
+                clamped.next = 1
             if total >= theta:
                 result[:] = total - theta
                 spike.next = 1
@@ -165,8 +174,8 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
 
 @block
 def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_ready, px_data,
-                    px_last, res_valid, res_ready, res_data, res_last, T, busy, error, cycles,
-                    sops, p: AcceleratorParams):
+                    px_last, res_valid, res_ready, res_data, res_last, T, table_base, busy,
+                    error, cycles, sops, saturations, p: AcceleratorParams):
     if not isinstance(p, AcceleratorParams):
         raise ValueError(f"layer_sequencer expects AcceleratorParams, got {type(p).__name__}")
     P, w, m, ib, sw = p.lanes, p.weight_bits, p.membrane_bits, p.input_bits, p.spike_word_bits
@@ -187,7 +196,14 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     st_wd, sp_wd, in_wd = unsigned_signal(P * m), unsigned_signal(sw), unsigned_signal(ib)
     ld_a = unsigned_signal(A)
     tb_wd, wt_wd, bi_wd, ge_wd = (unsigned_signal(n) for n in (32, P * w, P * m, 3 * G))
-    memories = [ram(clk, tb_we, ld_a, tb_wd, tb_ra, tb_q, p.table_depth),
+    tb_raddr = unsigned_signal(A)                      # tb_ra is relative to table_base
+    a_mask = (1 << A) - 1
+
+    @always_comb
+    def table_offset():
+        tb_raddr.next = (tb_ra + table_base) & a_mask
+
+    memories = [ram(clk, tb_we, ld_a, tb_wd, tb_raddr, tb_q, p.table_depth),
                 ram(clk, wt_we, ld_a, wt_wd, wt_ra, wt_q, p.weight_depth),
                 ram(clk, bi_we, ld_a, bi_wd, bi_ra, bi_q, p.bias_depth),
                 ram(clk, ge_we, ld_a, ge_wd, ge_ra, ge_q, p.geometry_depth),
@@ -225,9 +241,21 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     leak = unsigned_signal(5)
     v_out_bits = [unsigned_signal(m) for _ in range(P)]
     spikes = [unsigned_signal(1) for _ in range(P)]
+    clamps = [unsigned_signal(1) for _ in range(P)]
     lanes = [seq_lane(mode, s1_lanes, s1_lane, s1_diag, wt_q((i + 1) * w, i * w), value,
                       v_in((i + 1) * m, i * m), bi_q((i + 1) * m, i * m), theta, leak, lo, hi,
-                      v_out_bits[i], spikes[i], i, w, m, ib) for i in range(P)]
+                      v_out_bits[i], spikes[i], clamps[i], i, w, m, ib) for i in range(P)]
+    clamp_word = ConcatSignal(*reversed(clamps)) if P > 1 else clamps[0]
+    n_clamped = unsigned_signal(LB)
+
+    @always_comb
+    def count_clamps():
+        n = intbv(0, min=0, max=P + 1)
+        n[:] = 0
+        for i in range(P):
+            if clamp_word[i]:
+                n[:] = n + 1
+        n_clamped.next = n
     v_word = ConcatSignal(*reversed(v_out_bits)) if P > 1 else v_out_bits[0]
     spike_word = ConcatSignal(*reversed(spikes)) if P > 1 else spikes[0]
 
@@ -306,6 +334,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     first_step, best, best_i = unsigned_signal(T_BITS), unsigned_signal(T_BITS), unsigned_signal(16)
     o_i = unsigned_signal(A)
     cyc, sop = unsigned_signal(COUNTER_BITS), unsigned_signal(COUNTER_BITS)
+    sat = unsigned_signal(COUNTER_BITS)
     counting = Signal(bool(0))
     v0_word = unsigned_signal(P * m)
     p_v0_bits = unsigned_signal(m)                      # v0's two's complement bits
@@ -360,6 +389,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
         s1_fidx.next = s0_fidx
         s0_valid.next = 0
         if s1_valid:
+            sat.next = sat + n_clamped
             if s1_mode == 1:
                 if s1_diag:
                     sop.next = sop + 1
@@ -438,6 +468,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                     rf.next = 0
                     cyc.next = 0
                     sop.next = 0
+                    sat.next = 0
                     counting.next = 1
                     ret.next = st.CLR
                     state.next = st.CLR_POP
@@ -817,9 +848,10 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                     o_i.next = o_i + 1
         cycles.next = cyc
         sops.next = sop
+        saturations.next = sat
 
-    return (memories, load_port, lanes, v0_fill, state_write, forward, lane_control, outputs,
-            control)
+    return (table_offset, memories, load_port, lanes, count_clamps, v0_fill, state_write,
+            forward, lane_control, outputs, control)
 
 
 def ports(p: AcceleratorParams) -> dict:
@@ -830,8 +862,10 @@ def ports(p: AcceleratorParams) -> dict:
                 px_data=unsigned_signal(p.input_bits), px_last=Signal(bool(0)),
                 res_valid=Signal(bool(0)), res_ready=Signal(bool(0)),
                 res_data=unsigned_signal(32), res_last=Signal(bool(0)),
-                T=unsigned_signal(T_BITS), busy=Signal(bool(0)), error=unsigned_signal(4),
-                cycles=unsigned_signal(COUNTER_BITS), sops=unsigned_signal(COUNTER_BITS))
+                T=unsigned_signal(T_BITS), table_base=unsigned_signal(ld_addr_bits(p)),
+                busy=Signal(bool(0)), error=unsigned_signal(4),
+                cycles=unsigned_signal(COUNTER_BITS), sops=unsigned_signal(COUNTER_BITS),
+                saturations=unsigned_signal(COUNTER_BITS))
 
 
 def top(p: AcceleratorParams):
@@ -915,6 +949,7 @@ def testbench(images: Images, pixels, T: int):
     res_valid, res_ready, res_data, res_last = (s["res_valid"], s["res_ready"], s["res_data"],
                                                 s["res_last"])
     T_in, cycles, sops, error = s["T"], s["cycles"], s["sops"], s["error"]
+    saturations, table_base = s["saturations"], s["table_base"]
     width = len(ld_data)
 
     @always_comb
@@ -924,6 +959,7 @@ def testbench(images: Images, pixels, T: int):
         px_valid.next = streaming and pi < n_pix
         res_ready.next = tick != 3
         T_in.next = T
+        table_base.next = 0
 
     @always_seq(clk.posedge, reset=rst)
     def feed():
@@ -956,6 +992,7 @@ def testbench(images: Images, pixels, T: int):
                 if res_last:
                     print("c %s" % cycles)
                     print("s %s" % sops)
+                    print("x %s" % saturations)
                     print("e %d" % error)
                     done += 1
             if error != 0:
@@ -969,7 +1006,7 @@ def testbench(images: Images, pixels, T: int):
 
 def parse_lines(images: Images, lines: list[str]) -> list[dict]:
     """The bench's lines back into one record per image: ``class``, ``first_spike_step``,
-    ``counts``, ``cycles``, ``sops``, ``error``."""
+    ``counts``, ``cycles``, ``sops``, ``saturations``, ``error``."""
     out, words = [], []
     for line in lines:
         kind, value = line.split()
@@ -980,6 +1017,8 @@ def parse_lines(images: Images, lines: list[str]) -> list[dict]:
             words = []
         elif kind == "s":
             out[-1]["sops"] = int(value, 16)
+        elif kind == "x":
+            out[-1]["saturations"] = int(value, 16)
         elif kind == "e":
             if out and "error" not in out[-1]:
                 out[-1]["error"] = int(value)
