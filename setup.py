@@ -22,6 +22,20 @@ def simd_flags() -> list[str]:
         return []
 
 
+#: Compiler directives of every ``ext/*.pyx`` and of the ``ext/*.pxd`` kernels they cimport, set
+#: here once instead of a header per file: no bounds, wraparound or initialisation checks (the
+#: Python-level entry points validate shapes and indices before the nogil kernels) and C
+#: semantics for ``/`` and ``%``. A function that needs another directive sets it locally
+#: (``@cython.boundscheck(True)`` or ``with cython.boundscheck(True):``) and says why.
+DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+}
+
+
 extensions = [
     Extension(
         "twinspike.ext." + os.path.splitext(os.path.basename(path))[0],
@@ -60,7 +74,7 @@ setup(
     package_data={"twinspike.ext": ["*.pyx"]},
     ext_modules=cythonize(
         extensions,
-        compiler_directives={"language_level": "3"},
+        compiler_directives=DIRECTIVES,
         annotate=False,
     ),
     install_requires=[

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the conv2d event engine (see ``sw/conv_engine.py`` for the semantics), built
 on the shared layer kernels ``conv_event`` and ``fire`` of ``ext/layers.pxi``.
 

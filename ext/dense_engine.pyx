@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the dense event engine (see ``sw/dense_engine.py`` for the semantics), built
 on the shared layer kernels ``dense_event`` and ``fire`` of ``ext/layers.pxi``."""
 import cython

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the first-to-spike decoder (see ``sw/first_to_spike_decoder.py`` for the
 semantics): one cycle kernel, stepped per cycle by ``run`` and per image by ``decode_batch``
 (OpenMP over the batch; an image stops at its early exit, as the sequencer would)."""

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the GLM neuron unit (semantics in ``sw/glm_neuron.py``) and the batch
 evaluator of a whole data set: one inference per spike-train set, OpenMP over the batch.
 

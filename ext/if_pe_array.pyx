@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the IF PE array (see ``sw/if_pe_array.py`` for the semantics), built on the
 shared layer kernels ``sat`` and ``fire`` of ``ext/layers.pxi``."""
 import cython

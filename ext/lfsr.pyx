@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the LFSR bank (see ``sw/lfsr.py`` for the semantics)."""
 import cython
 import numpy as np

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the whole-network evaluator (``sw/network.py`` states the semantics).
 
 :class:`CompiledNetwork` flattens a :class:`twinspike.network.Network` once into tables and

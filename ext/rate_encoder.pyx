@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the rate encoder (see ``sw/rate_encoder.py`` for the semantics).
 
 The LFSR bank restarts from its seeds for every image, so its lane levels are computed once

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the spike-count decoder (see ``sw/spike_count_decoder.py`` for the semantics):
 ``run`` steps the per-cycle interface, ``decode_batch`` decodes a batch of images in parallel
 (OpenMP over the batch) with the same kernel."""
