@@ -5,14 +5,13 @@ import cython
 import numpy as np
 from cython.parallel import prange
 
+from twinspike.ext.argmax cimport argmax_lowest
 from twinspike.sw.first_to_spike_decoder import OUTPUTS, check_batch, check_stimulus
 
 COMPILED = cython.compiled
 
 ctypedef unsigned char u8
 ctypedef long long i64
-
-include "argmax.pxi"
 
 
 cdef struct Decoder:

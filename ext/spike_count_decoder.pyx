@@ -5,13 +5,12 @@ import cython
 import numpy as np
 from cython.parallel import prange
 
+from twinspike.ext.argmax cimport argmax_lowest
 from twinspike.sw.spike_count_decoder import check_spikes, check_stimulus
 
 COMPILED = cython.compiled
 
 ctypedef unsigned char u8
-
-include "argmax.pxi"
 
 
 cdef inline void add_timestep(int* counts, const u8* spikes, Py_ssize_t n, int count_max) noexcept nogil:
