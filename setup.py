@@ -101,7 +101,7 @@ setup(
         "twinspike.glm": "twinspike/glm",
         "twinspike.convert": "twinspike/convert",
     },
-    package_data={"twinspike.ext": ["*.pyx"]},
+    package_data={"twinspike.ext": ["*.pyx", "*.pxd"]},
     ext_modules=cythonize(
         extensions,
         compiler_directives=DIRECTIVES,
