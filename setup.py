@@ -2,6 +2,7 @@
 and compiles every ``ext/*.pyx`` Cython kernel (with OpenMP) into ``twinspike.ext``."""
 import glob
 import os
+import shutil
 
 import numpy
 from Cython.Build import cythonize
@@ -20,6 +21,49 @@ def simd_flags() -> list[str]:
             return ["-mavx2"] if " avx2" in f.read() else []
     except OSError:
         return []
+
+
+#: Compiler directives of every ``ext/*.pyx`` and of the ``ext/*.pxd`` kernels they cimport, set
+#: here once instead of a header per file: no bounds, wraparound or initialisation checks (the
+#: Python-level entry points validate shapes and indices before the nogil kernels) and C
+#: semantics for ``/`` and ``%``. A function that needs another directive sets it locally
+#: (``@cython.boundscheck(True)`` or ``with cython.boundscheck(True):``) and says why.
+DIRECTIVES = {
+    "language_level": "3",
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+}
+
+
+def cython_include_dir() -> str:
+    """A folder in which ``twinspike/ext`` is the ``ext/`` source folder, for the cimports.
+
+    The kernels shared by several modules live in ``ext/*.pxd`` and are cimported by their
+    package name (``from twinspike.ext.layers cimport ...``). Cython looks a cimport up as
+    ``<dir>/twinspike/ext/layers.pxd`` in the source's root package folder (the project root,
+    whose ``twinspike/`` is the application package, not ``ext/``), then in ``include_path``,
+    then in ``sys.path``; it knows nothing of ``package_dir``. The link
+    ``build/cython-include/twinspike/ext -> ext`` puts the sources where the package name says,
+    ahead of any installed copy on ``sys.path``."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    include = os.path.join(root, "build", "cython-include")
+    link, source = os.path.join(include, "twinspike", "ext"), os.path.join(root, "ext")
+    if os.path.islink(link) and os.path.samefile(link, source):
+        return include
+    if os.path.isdir(link) and not os.path.islink(link):
+        shutil.rmtree(link)
+    elif os.path.lexists(link):
+        os.remove(link)
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    try:
+        os.symlink(os.path.relpath(source, os.path.dirname(link)), link)
+    except OSError:                      # no symbolic links here: a fresh copy of the .pxd files
+        os.makedirs(link)
+        for pxd in glob.glob(os.path.join(source, "*.pxd")):
+            shutil.copy2(pxd, link)
+    return include
 
 
 extensions = [
@@ -57,10 +101,11 @@ setup(
         "twinspike.glm": "twinspike/glm",
         "twinspike.convert": "twinspike/convert",
     },
-    package_data={"twinspike.ext": ["*.pyx"]},
+    package_data={"twinspike.ext": ["*.pyx", "*.pxd"]},
     ext_modules=cythonize(
         extensions,
-        compiler_directives={"language_level": "3"},
+        compiler_directives=DIRECTIVES,
+        include_path=[cython_include_dir()],
         annotate=False,
     ),
     # What the application needs (convert, eval, demo, accuracy, glm, hw-metrics). torch: install

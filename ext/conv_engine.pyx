@@ -1,19 +1,17 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the conv2d event engine (see ``sw/conv_engine.py`` for the semantics), built
-on the shared layer kernels ``conv_event`` and ``fire`` of ``ext/layers.pxi``.
+on the shared layer kernels ``conv_event`` and ``fire`` of ``ext/layers.pxd``.
 
 Internally membranes are channel-last ``v[h_out, w_out, c_out]`` and weights
-``w[c_in, k, k, c_out]`` (the layouts of ``layers.pxi``); results are returned in the
+``w[c_in, k, k, c_out]`` (the layouts of ``layers.pxd``); results are returned in the
 canonical ``[c_out, h_out, w_out]`` order. ``conv_event`` visits an event's targets in another
 order than the reference, which changes nothing: one event's targets are distinct neurons.
 """
 import cython
 import numpy as np
 
+from twinspike.ext.layers cimport conv_event, fire, v_t, w_t
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.conv_engine import ConvResult, check_run, engine_projections
-
-include "layers.pxi"
 
 COMPILED = cython.compiled
 

@@ -1,14 +1,12 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the dense event engine (see ``sw/dense_engine.py`` for the semantics), built
-on the shared layer kernels ``dense_event`` and ``fire`` of ``ext/layers.pxi``."""
+on the shared layer kernels ``dense_event`` and ``fire`` of ``ext/layers.pxd``."""
 import cython
 import numpy as np
 cimport numpy as cnp
 
+from twinspike.ext.layers cimport dense_event, fire, v_t, w_t
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.dense_engine import check_run, cycle_count
-
-include "layers.pxi"
 
 COMPILED = cython.compiled
 

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the first-to-spike decoder (see ``sw/first_to_spike_decoder.py`` for the
 semantics): one cycle kernel, stepped per cycle by ``run`` and per image by ``decode_batch``
 (OpenMP over the batch; an image stops at its early exit, as the sequencer would)."""
@@ -6,14 +5,13 @@ import cython
 import numpy as np
 from cython.parallel import prange
 
+from twinspike.ext.argmax cimport argmax_lowest
 from twinspike.sw.first_to_spike_decoder import OUTPUTS, check_batch, check_stimulus
 
 COMPILED = cython.compiled
 
 ctypedef unsigned char u8
 ctypedef long long i64
-
-include "argmax.pxi"
 
 
 cdef struct Decoder:

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the GLM neuron unit (semantics in ``sw/glm_neuron.py``) and the batch
 evaluator of a whole data set: one inference per spike-train set, OpenMP over the batch.
 
@@ -9,7 +8,7 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel import prange
 
-from twinspike.ext import lfsr as cy_lfsr
+from twinspike.ext.lfsr_step cimport lfsr_step, u32
 from twinspike.sw.glm_neuron import check_biases, check_spikes, check_weights
 
 COMPILED = cython.compiled
@@ -80,6 +79,25 @@ cdef void infer_one(const Unit* g, const u8* spikes, i32* history, i32* u,
     out[0], out[1], out[2] = first, <i32>g.n_steps, 1
 
 
+def _sampler_levels(p, Py_ssize_t n_steps):
+    """Sampler lane ``i`` after ``t`` steps, top ``lut_out_bits`` bits, as int32
+    ``(n_steps, n_out)`` (the LFSR bank restarts from its lane seeds every inference)."""
+    sampler = p.sampler
+    cdef const u32[::1] seeds = np.asarray(sampler.seeds, dtype=np.uint32)
+    cdef u32 mask = sampler.mask, s
+    cdef int shift = p.level_shift
+    levels = np.empty((n_steps, seeds.shape[0]), dtype=np.int32)
+    cdef i32[:, ::1] out = levels
+    cdef Py_ssize_t lane, t
+    with nogil:
+        for lane in range(seeds.shape[0]):
+            s = seeds[lane]
+            for t in range(n_steps):
+                out[t, lane] = <i32>(s >> shift)     # lut_out_bits < 32 bits: fits
+                s = lfsr_step(s, mask)
+    return levels
+
+
 cdef class _Prepared:
     """The unit's tables and data as C arrays (kept alive while the kernel runs)."""
     cdef Unit unit
@@ -92,8 +110,7 @@ cdef class _Prepared:
         w_t = np.ascontiguousarray(w.transpose(1, 2, 0), dtype=np.int8)   # (n_in, K, n_out)
         bias = np.ascontiguousarray(b, dtype=np.int32)
         lut = np.ascontiguousarray(p.sigmoid_lut, dtype=np.int32)
-        levels = np.ascontiguousarray(
-            (cy_lfsr.sequence(p.sampler, n_steps) >> p.level_shift).T, dtype=np.int32)
+        levels = _sampler_levels(p, n_steps)
         self.arrays = (trace_rom, w_t, bias, lut, levels)
         cdef const i32[::1] tr_v = trace_rom
         cdef const i8[:, :, ::1] w_v = w_t

@@ -1,14 +1,12 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the IF PE array (see ``sw/if_pe_array.py`` for the semantics), built on the
-shared layer kernels ``sat`` and ``fire`` of ``ext/layers.pxi``."""
+shared layer kernels ``sat`` and ``fire`` of ``ext/layers.pxd``."""
 import cython
 import numpy as np
 cimport numpy as cnp
 
+from twinspike.ext.layers cimport acc_t, fire, sat, v_t, w_t
 from twinspike.sw.common import signed_max, signed_min
 from twinspike.sw.if_pe_array import OP_ACC, OP_FIRE, OP_LOAD, check_ops
-
-include "layers.pxi"
 
 COMPILED = cython.compiled
 

@@ -1,20 +1,12 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the LFSR bank (see ``sw/lfsr.py`` for the semantics)."""
 import cython
 import numpy as np
-cimport numpy as cnp
 from cython.parallel import prange
 
+from twinspike.ext.lfsr_step cimport lfsr_step, u32
 from twinspike.sw.lfsr import LfsrParams
 
 COMPILED = cython.compiled
-
-ctypedef cnp.uint32_t u32
-
-
-cdef inline u32 lfsr_step(u32 s, u32 mask) noexcept nogil:
-    # Galois right shift: branch-free so the compiler can vectorise lanes.
-    return (s >> 1) ^ (mask & (<u32>0 - (s & 1)))
 
 
 def sequence(p, Py_ssize_t n_steps):

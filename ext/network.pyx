@@ -1,8 +1,7 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the whole-network evaluator (``sw/network.py`` states the semantics).
 
 :class:`CompiledNetwork` flattens a :class:`twinspike.network.Network` once into tables and
-the ``layers.pxi`` layouts (membranes, biases and spikes of ``(C, H, W)`` populations are
+the ``layers.pxd`` layouts (membranes, biases and spikes of ``(C, H, W)`` populations are
 channel-last inside; events and outputs use the canonical ``c*H*W + y*W + x`` order).
 :func:`run_batch` then runs a batch in one nogil call, OpenMP over the images, each thread on
 its own scratch membranes (never more threads than images). ``ext/evaluate.py`` streams
@@ -20,10 +19,10 @@ cimport numpy as cnp
 cimport openmp
 from cython.parallel import prange, threadid
 
+from twinspike.ext.layers cimport (conv_event, dense_event, dense_events_unsaturated, fire,
+                                   point_event, pool_event, v_t, w_t, within)
 from twinspike.sw.network_model import INPUT, Network, as_chw
 from twinspike.sw.common import signed_max, signed_min
-
-include "layers.pxi"
 
 COMPILED = cython.compiled
 

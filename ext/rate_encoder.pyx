@@ -1,9 +1,8 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the rate encoder (see ``sw/rate_encoder.py`` for the semantics).
 
 The LFSR bank restarts from its seeds for every image, so its lane levels are computed once
-per call by the LFSR's own Cython twin (``ext/lfsr.pyx``) and every image of the batch is
-compared against them in parallel (OpenMP over the batch).
+per call with the LFSR step of ``ext/lfsr_step.pxd`` and every image of the batch is compared
+against them in parallel (OpenMP over the batch).
 """
 import cython
 import numpy as np
@@ -11,7 +10,7 @@ cimport numpy as cnp
 cimport openmp
 from cython.parallel import prange
 
-from twinspike.ext import lfsr as lfsr_twin
+from twinspike.ext.lfsr_step cimport lfsr_step, u32
 from twinspike.sw.rate_encoder import RateEncoderParams
 
 COMPILED = cython.compiled
@@ -28,8 +27,20 @@ def levels(p, Py_ssize_t n_steps):
         raise ValueError(f"levels expects RateEncoderParams, got {type(p).__name__}")
     if n_steps < 0:
         raise ValueError(f"levels.n_steps={n_steps} is out of range: expected >= 0")
-    lanes = lfsr_twin.sequence(p.lfsr, n_steps) >> np.uint32(p.shift)
-    return np.ascontiguousarray(lanes.T, dtype=np.uint8)
+    bank = p.lfsr
+    cdef const u32[::1] seeds = np.asarray(bank.seeds, dtype=np.uint32)
+    cdef u32 mask = bank.mask, s
+    cdef int shift = p.shift
+    out_arr = np.empty((n_steps, seeds.shape[0]), dtype=np.uint8)
+    cdef u8[:, ::1] out = out_arr
+    cdef Py_ssize_t lane, t
+    with nogil:
+        for lane in range(seeds.shape[0]):
+            s = seeds[lane]
+            for t in range(n_steps):
+                out[t, lane] = <u8>(s >> shift)      # in_bits <= 8 bits: fits
+                s = lfsr_step(s, mask)
+    return out_arr
 
 
 def encode(p, x, Py_ssize_t n_steps):

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the spike-count decoder (see ``sw/spike_count_decoder.py`` for the semantics):
 ``run`` steps the per-cycle interface, ``decode_batch`` decodes a batch of images in parallel
 (OpenMP over the batch) with the same kernel."""
@@ -6,13 +5,12 @@ import cython
 import numpy as np
 from cython.parallel import prange
 
+from twinspike.ext.argmax cimport argmax_lowest
 from twinspike.sw.spike_count_decoder import check_spikes, check_stimulus
 
 COMPILED = cython.compiled
 
 ctypedef unsigned char u8
-
-include "argmax.pxi"
 
 
 cdef inline void add_timestep(int* counts, const u8* spikes, Py_ssize_t n, int count_max) noexcept nogil:

@@ -1,4 +1,3 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Cython twin of the spike FIFO (see ``sw/spike_fifo.py`` for the semantics): a ring buffer
 stepped cycle by cycle; ``simulate_batch`` runs independent traces in parallel (OpenMP)."""
 import cython

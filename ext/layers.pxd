@@ -1,7 +1,11 @@
 # Shared IF layer kernels: the one software implementation of each layer's integer semantics
-# (docs/semantics.md). Textually included by the engine twins (ext/dense_engine.pyx,
-# ext/conv_engine.pyx) and by the whole-network batch evaluator (ext/network.pyx), so the
-# block proofs and the data-set evaluation run the very same code.
+# (docs/semantics.md). Cimported (``from twinspike.ext.layers cimport ...``) by the engine twins
+# (ext/dense_engine.pyx, ext/conv_engine.pyx, ext/if_pe_array.pyx) and by the whole-network
+# batch evaluator (ext/network.pyx), so the block proofs and the data-set evaluation run the
+# very same code. Only ctypedefs and ``cdef inline`` functions live here: Cython copies them into
+# each cimporting module's C file (inlined as before, no runtime import of a ``layers`` module,
+# which does not exist), so keep it that way -- a non-inline cdef function or a cdef class here
+# would need a ``layers.pyx`` module behind it.
 #
 # Layouts (internal to the software twin; outputs use the canonical C*H*W address order):
 #   dense weights   : w_t[n_in, n_out]            (a source's fan-out is contiguous)
