@@ -22,9 +22,10 @@ bin="$work/venv/bin"
 "$bin/twinspike" hdl convert --all --out build/vhdl --check
 "$bin/twinspike" demo --out out/demo --runs runs
 "$bin/twinspike" eval --model runs/digits-cnn-w8.npz --data digits -T 8
+"$bin/twinspike" compile runs/digits-cnn-w8.npz --out build/acc
 if "$bin/twinspike" hdl verify lfsr 2>err.txt; then
   echo "check_app_install: hdl verify ran without the test extra" >&2
   exit 1
 fi
 grep -q "pip install 'twinspike\[test\]'" err.txt
-echo "check_app_install: ok (no hypothesis, no pytest; convert --all --check, demo, eval)"
+echo "check_app_install: ok (no hypothesis, no pytest; convert --all --check, demo, eval, compile)"
