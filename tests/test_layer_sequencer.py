@@ -203,3 +203,30 @@ def test_myhdl_sequencer_runs_digits_networks_like_the_cython_evaluator(name):
     np.testing.assert_array_equal([r["counts"] for r in got], fast.counts)
     np.testing.assert_array_equal([r["sops"] for r in got], fast.sops)
     assert (fast.population_spikes > 0).all(), "a silent population would make this vacuous"
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_converted_sequencer_runs_digits_in_ghdl_like_the_cython_evaluator(name, ghdl, tmp_path):
+    """The converted VHDL bench in GHDL on real digits test images (2 in CI, 20 in the deep
+    profile): line for line MyHDL's output, and the Cython evaluator's classes and counts."""
+    from test_hwrun import conv_net, dense_net
+    from twinspike.data import load_digits_split
+    from twinspike.hw import layer_sequencer as hw
+    from twinspike.hw import toolchain
+
+    n = 20 if profiles.PROFILE == "deep" else 2
+    net = dense_net("direct") if name == "mlp" else conv_net()
+    images = load_digits_split().x_test[:n]
+    params = seq.AcceleratorParams(lanes=8, weight_depth=1024, state_depth=512, bias_depth=256,
+                                   geometry_depth=128, spike_depth=128, input_depth=128,
+                                   table_depth=256)
+    compiled = seq.compile_network(net, params)
+    result = toolchain.verify_vhdl(hw.testbench(compiled, images.reshape(n, -1), 4),
+                                   workdir=tmp_path)
+    assert result.ok, result.diff[:3000]
+    records = hw.parse_lines(compiled, result.ghdl_lines)
+    fast, model = evaluate(net, images, 4), seq.run(net, compiled, images, 4)
+    np.testing.assert_array_equal([r["class"] for r in records], fast.predictions)
+    np.testing.assert_array_equal([r["counts"] for r in records], fast.counts)
+    np.testing.assert_array_equal([r["sops"] for r in records], fast.sops)
+    np.testing.assert_array_equal([r["cycles"] for r in records], model.cycles)
