@@ -110,6 +110,7 @@ OUTPUTS = ("s_axi_awready", "s_axi_wready", "s_axi_bvalid", "s_axi_bresp", "s_ax
            "s_axi_rvalid", "s_axi_rdata", "s_axi_rresp", "s_axis_tready", "m_axis_tvalid",
            "m_axis_tdata", "m_axis_tlast", "interrupt")
 RESULT_BITS = 32
+ERR_SHORT, ERR_LONG = ERROR["INPUT_SHORT"], ERROR["INPUT_LONG"]
 
 
 def pixel_stream(p: AcceleratorParams) -> AxisParams:
@@ -161,6 +162,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     AB, LDB = ld_addr_bits(p), ld_data_bits(p)
     NCH = -(-LDB // DATA_BITS)
     (lg0, d0), (lg1, d1), (lg2, d2), (lg3, d3) = _window_layout(p)
+    m0, m1, m2, m3 = ((1 << lg) - 1 for lg in (lg0, lg1, lg2, lg3))   # chunk-index masks
 
     # Resets: rst (aresetn) for the register file and the window; core_rst adds the soft
     # reset (run control); the adapters also empty on a start; the sequencer runs only
@@ -224,7 +226,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     cyc_total, sop_total = Signal(modbv(0)[64:]), Signal(modbv(0)[64:])
     sat_total = unsigned_signal(32)
     irq_pulse = Signal(bool(0))
-    sat_max = (1 << 32) - 1
+    sat_max = intbv((1 << 32) - 1)[32:]
 
     @always_comb
     def resets():
@@ -293,7 +295,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
                 cyc_total.next = cyc_total + seq_cycles
                 sop_total.next = sop_total + seq_sops
                 total[:] = sat_total + seq_sat
-                if total > sat_max:
+                if total[COUNTER_BITS + 2:32] != 0:     # above 2**32 - 1 (no 33-bit literal)
                     sat_total.next = sat_max
                 else:
                     sat_total.next = total
@@ -312,9 +314,9 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
                 irq_pulse.next = 1
                 if seq_error == ERR_PIXELS:
                     if last_px_last:
-                        code.next = ERROR["INPUT_SHORT"]
+                        code.next = ERR_SHORT
                     else:
-                        code.next = ERROR["INPUT_LONG"]
+                        code.next = ERR_LONG
                 else:
                     code.next = seq_error
 
@@ -330,24 +332,24 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     def window_decode():
         chunk_we.next = mem_data_we and not running
         if mem_select == 0:
-            win_j.next = mem_addr & ((1 << lg0) - 1)
+            win_j.next = mem_addr & m0
             win_word.next = mem_addr >> lg0
-            win_last.next = (mem_addr & ((1 << lg0) - 1)) == (1 << lg0) - 1
+            win_last.next = (mem_addr & m0) == m0
             win_ok.next = (mem_addr >> lg0) < d0
         elif mem_select == 1:
-            win_j.next = mem_addr & ((1 << lg1) - 1)
+            win_j.next = mem_addr & m1
             win_word.next = mem_addr >> lg1
-            win_last.next = (mem_addr & ((1 << lg1) - 1)) == (1 << lg1) - 1
+            win_last.next = (mem_addr & m1) == m1
             win_ok.next = (mem_addr >> lg1) < d1
         elif mem_select == 2:
-            win_j.next = mem_addr & ((1 << lg2) - 1)
+            win_j.next = mem_addr & m2
             win_word.next = mem_addr >> lg2
-            win_last.next = (mem_addr & ((1 << lg2) - 1)) == (1 << lg2) - 1
+            win_last.next = (mem_addr & m2) == m2
             win_ok.next = (mem_addr >> lg2) < d2
         elif mem_select == 3:
-            win_j.next = mem_addr & ((1 << lg3) - 1)
+            win_j.next = mem_addr & m3
             win_word.next = mem_addr >> lg3
-            win_last.next = (mem_addr & ((1 << lg3) - 1)) == (1 << lg3) - 1
+            win_last.next = (mem_addr & m3) == m3
             win_ok.next = (mem_addr >> lg3) < d3
         else:
             win_j.next = 0
@@ -602,35 +604,52 @@ def simulate_host(p: AcceleratorParams, scenario, seed: int = 0, axi_p=AxiLitePa
     return host
 
 
-def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = True,
-              poll: bool = False, table_base: int = 0):
-    """Scenario step: configure, load, start, stream ``pixels`` and wait for the end (the
-    interrupt, or polling ``STATUS.done`` when ``poll``); leaves ``host.regs`` (the readable
-    registers after the run)."""
+def wait_end(host: Host, poll: bool = False, limit: int = 2_000_000):
+    """Scenario step: wait until the run ends -- the interrupt line, or (``poll``) reading
+    ``STATUS`` until ``done``."""
     s = host.s
-    yield from host.writes(host_setup(images, T, len(pixels), table_base, irq_enable=irq))
-    host.beats += pixel_beats(pixels) if len(pixels) else []
-    yield from host.write(offset("CONTROL"), start_word(irq))
     if poll:
         while True:
             yield from host.reg("STATUS")
             if host.value & 0b010:
-                break
-    else:
-        limit = 0
-        while not s["interrupt"]:
-            yield s["aclk"].negedge
-            limit += 1
-            assert limit < 2_000_000, "no interrupt"
+                return
+    n = 0
+    while not s["interrupt"]:
+        yield s["aclk"].negedge
+        n += 1
+        if n > limit:
+            raise AssertionError("no interrupt")
+
+
+#: What :func:`read_regs` reads.
+STATUS_READS = ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
+                "SATURATION", "VERSION", "HW_PARAMS", "T", "IMAGES", "LAYER_COUNT", "TABLE_BASE")
+
+
+def read_regs(host: Host):
+    """Scenario step: read :data:`STATUS_READS` into ``host.regs`` (plus the 64-bit
+    ``CYCLES`` and ``SOPS``)."""
     host.regs = {}
-    for name in ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
-                 "SATURATION", "VERSION", "HW_PARAMS", "T", "IMAGES", "LAYER_COUNT",
-                 "TABLE_BASE"):
+    for name in STATUS_READS:
         yield from host.reg(name)
         host.regs[name] = host.value
     host.regs["CYCLES"] = host.regs["CYCLES_HI"] << 32 | host.regs["CYCLES_LO"]
     host.regs["SOPS"] = host.regs["SOPS_HI"] << 32 | host.regs["SOPS_LO"]
-    yield from host.write(offset("IRQ"), 1)                    # clear the pending interrupt
+
+
+def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = True,
+              poll: bool = False, table_base: int = 0, n_images: int | None = None):
+    """Scenario step: configure and load (:func:`host_setup`), queue ``pixel_beats(pixels)``,
+    start, wait for the end (:func:`wait_end`), read the registers (:func:`read_regs`) and
+    clear ``IRQ``. ``n_images``: ``IMAGES`` (default: the batch size)."""
+    n = len(pixels) if n_images is None else n_images
+    yield from host.writes(host_setup(images, T, n, table_base, irq_enable=irq))
+    if len(pixels):
+        host.beats += pixel_beats(pixels)
+    yield from host.write(offset("CONTROL"), start_word(irq))
+    yield from wait_end(host, poll)
+    yield from read_regs(host)
+    yield from host.write(offset("IRQ"), 1)
 
 
 # ----------------------------------------------------------------------------- convertible bench
@@ -841,21 +860,32 @@ def run_bench(images: Images, pixels, T: int) -> dict:
 
 def run_split_ghdl(images: Images, pixels, T: int, workdir) -> tuple[list[str], list[str]]:
     """The initial-values check: convert the top alone with ``initial_values`` off
-    (``toolchain.convert``), the bench (:func:`testbench` with ``split``) with them on, run
+, the bench (:func:`testbench` with ``split``) with them on, run
     the bench in GHDL from reset and in MyHDL; returns ``(myhdl_lines, ghdl_lines)`` (before
     ``done``). The top's signals start as ``'U'`` in GHDL, so any register that ``aresetn``
     does not reset and that reaches an output shows up as a difference."""
     toolchain.require("ghdl")
     work = Path(workdir)
-    dut_files = toolchain.convert(top(images.params), "vhdl", work / "dut", "accelerator_top")
     tb = testbench(images, pixels, T, split=True)
     (work / "tb").mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stderr(io.StringIO()):
         tb.convert(hdl="VHDL", path=str(work / "tb"), name="top_tb", initial_values=True)
+    # MyHDL keeps conversion options on its converter object between calls (a conversion
+    # after verify_vhdl inherits initial_values=True): say False explicitly, and last, so the
+    # process is left with MyHDL's default.
+    (work / "dut").mkdir(parents=True, exist_ok=True)
+    top(images.params).convert(hdl="VHDL", path=str(work / "dut"), name="accelerator_top",
+                               initial_values=False)
+    dut_files = [work / "dut" / toolchain.PCK_NAME, work / "dut" / "accelerator_top.vhd"]
     toolchain.ghdl_elaborate([*dut_files, work / "tb" / "top_tb.vhd"], "top_tb", work / "ghdl")
     proc = subprocess.run(["ghdl", "-r", "--std=08", "top_tb", "--ieee-asserts=disable"],
                           cwd=work / "ghdl", capture_output=True, text=True, timeout=600)
-    ghdl_lines = toolchain.strip_done([ln for ln in proc.stdout.splitlines() if ln.strip()],
-                                      "GHDL")
+    lines = []
+    for line in proc.stdout.splitlines():
+        if "End of Simulation" in line:      # the converted StopSimulation
+            break
+        if line.strip():
+            lines.append(line)
+    ghdl_lines = toolchain.strip_done(lines, "GHDL")
     mine = toolchain.run_myhdl(testbench(images, pixels, T, split=True))
     return mine, ghdl_lines
