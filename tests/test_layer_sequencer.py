@@ -189,7 +189,7 @@ def test_converted_sequencer_bench_runs_in_ghdl_like_myhdl(ghdl, tmp_path):
 def test_myhdl_sequencer_runs_digits_networks_like_the_cython_evaluator(name):
     """Real digits test images through an MLP (64-20-10) and a CNN (conv, pool, two conv
     banks into one population, pool, dense) on one synthesised configuration."""
-    from test_hwrun import conv_net, dense_net
+    from networks import conv_net, dense_net
     from twinspike.data import load_digits_split
 
     net = dense_net("direct") if name == "mlp" else conv_net()
@@ -209,7 +209,7 @@ def test_myhdl_sequencer_runs_digits_networks_like_the_cython_evaluator(name):
 def test_converted_sequencer_runs_digits_in_ghdl_like_the_cython_evaluator(name, ghdl, tmp_path):
     """The converted VHDL bench in GHDL on real digits test images (2 in CI, 20 in the deep
     profile): line for line MyHDL's output, and the Cython evaluator's classes and counts."""
-    from test_hwrun import conv_net, dense_net
+    from networks import conv_net, dense_net
     from twinspike.data import load_digits_split
     from twinspike.hw import layer_sequencer as hw
     from twinspike.hw import toolchain

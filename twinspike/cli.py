@@ -207,10 +207,11 @@ def cmd_hw_metrics(args) -> int:
     import numpy as np
 
     from twinspike.data import load_dataset
-    from twinspike.hwmetrics import hw_metrics, report
+    from twinspike.hwmetrics import hw_metrics, params_from, report
     from twinspike.network import load
 
     try:
+        params = params_from(args.param, args.lanes)
         net = load(args.model)
         _, _, x_test, _ = load_dataset(args.data)
     except ValueError as exc:
@@ -221,12 +222,12 @@ def cmd_hw_metrics(args) -> int:
                          f"{args.model} expects {net.input_shape}")
     images = x_test.reshape(len(x_test), *net.input_shape)
     try:
-        metrics = hw_metrics(net, images, args.T, lanes=args.lanes, clock_mhz=args.clock_mhz,
+        metrics = hw_metrics(net, images, args.T, params, clock_mhz=args.clock_mhz,
                              synth=not args.no_synth, workers=args.workers)
-    except (ValueError, NotImplementedError) as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(f"{args.model}: {exc}") from None
     print(report(metrics, f"{args.model} on {args.data}"))
-    return 0 if metrics.agrees else 1
+    return 0 if metrics.agrees and metrics.model_holds else 1
 
 
 def cmd_glm(args) -> int:
@@ -282,22 +283,12 @@ def cmd_accuracy(args) -> int:
 
 def cmd_compile(args) -> int:
     from twinspike.compile import use_report, write_images
+    from twinspike.hwmetrics import params_from
     from twinspike.network import load, network_files
-    from twinspike.sw.layer_sequencer import AcceleratorParams, compile_network
+    from twinspike.sw.layer_sequencer import compile_network
 
-    fields = {f.name for f in dataclasses.fields(AcceleratorParams)}
-    kwargs = {}
-    for pair in args.param or []:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in fields:
-            raise UsageError(f"--param {pair!r}: expected KEY=VALUE with KEY one of "
-                             f"{', '.join(sorted(fields))}")
-        try:
-            kwargs[key] = int(value, 0)
-        except ValueError:
-            raise UsageError(f"--param {key}={value!r}: expected an integer") from None
     try:
-        params = AcceleratorParams(**kwargs)
+        params = params_from(args.param)
         net = load(args.model)
         images = compile_network(net, params)
     except ValueError as exc:
@@ -335,15 +326,19 @@ def _add_app_commands(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("hw-metrics", help="cycles, SOPs, GSOPS and Yosys resources of a network "
-                                          "on the MyHDL engines")
+                                          "on the MyHDL accelerator")
     p.add_argument("--model", required=True, help="network file PATH.npz (with PATH.json)")
     p.add_argument("--data", default="digits", help="data set: digits | mnist:/dir | ...")
     p.add_argument("--images", type=int, default=10, help="test images to simulate (default 10)")
     p.add_argument("-T", type=int, default=8, help="timesteps per image (default 8)")
-    p.add_argument("--lanes", type=int, default=8, help="P lanes per engine (default 8)")
+    p.add_argument("--lanes", type=int, default=None, help="P lanes (default 8; shortcut for "
+                                                              "--param lanes=P)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="accelerator parameter override, e.g. weight_depth=65536 (repeatable)")
     p.add_argument("--clock-mhz", type=float, default=100.0,
                    help="assumed clock for GSOPS (default 100 MHz; not timing closure)")
-    p.add_argument("--no-synth", action="store_true", help="skip the Yosys synthesis")
+    p.add_argument("--no-synth", action="store_true",
+                   help="skip the Yosys synthesis of the whole sequencer (about a minute)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes simulating the images in parallel (default 1)")
     p.set_defaults(func=cmd_hw_metrics)

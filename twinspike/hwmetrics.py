@@ -1,125 +1,133 @@
-"""Hardware metrics of a network on the engines (``docs/hardware.md``; the design brief's
+"""Hardware metrics of a network on the accelerator (``docs/hardware.md``; the design brief's
 "Metrics: Hardware").
 
-* Cycles per inference and SOPs actually performed come from the cycle-accurate MyHDL run
-  (:func:`twinspike.hwrun.run_network_on_engines`), which is first checked against the Cython
-  batch evaluator (spikes per timestep, counts, classes, SOPs).
+* The network is compiled for one synthesised accelerator (``sw/layer_sequencer.py``:
+  :class:`AcceleratorParams`, memory images) and every image runs on the cycle-accurate MyHDL
+  layer sequencer (``hw/layer_sequencer.py``), checked against the Cython batch evaluator
+  (classes, spike counts, SOPs) and against the sequencer's cycle model.
+* Cycles per inference come from the simulation: clock edges from the edge that takes an
+  image's last pixel to the end of its last fire scan. SOPs are the sequencer's own counter of
+  the lane additions it performed (padding lanes excluded), which equals the evaluator's count.
 * ``GSOPS = SOPs / (cycles / f_clk)`` at a stated clock (100 MHz by default: an assumption,
   not timing closure).
-* Resources: Yosys ``synth_xilinx -family xc7`` LUT/FF/DSP/BRAM36 of every population's engine
-  at the network's parameters (``hw/toolchain.synth_xc7`` of the engine tops), summed.
-* Efficiency: GSOPS per PE (the ``P`` lanes of the engine at work: populations run one at a
-  time), per DSP (``n/a`` when no DSP is used) and per 1k LUT, beside the paper's figures
-  (:data:`PAPER`).
+* Resources: Yosys ``synth_xilinx -family xc7`` LUT/FF/DSP/BRAM36 of the **whole sequencer**
+  at those parameters -- the one engine every layer time-shares, with all its memories -- and
+  whether it fits the xc7z020.
+* Efficiency: GSOPS per PE (the ``P`` lanes), per DSP and per 1k LUT, beside the paper's
+  figures (:data:`PAPER`).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from twinspike.ext.evaluate import evaluate
-from twinspike.hwrun import DEFAULT_LANES, ENGINES, EngineSlot, HwResult, run_network_on_engines
 from twinspike.network import Network
 from twinspike.sw.common import check_range
+from twinspike.sw.layer_sequencer import AcceleratorParams, Images, compile_network, run
 
 DEFAULT_CLOCK_MHZ = 100.0
 #: Nimbekar et al., arXiv 2410.16298 (PYNQ-Z2 prototype).
 PAPER = {"gops": 38.4, "watts": 1.54, "pes": 64, "gops_per_pe": 0.6, "gops_per_dsp": 2.25}
 PAPER_LINE = ("paper (arXiv 2410.16298): 38.4 GOPS at 1.54 W on PYNQ-Z2, 64 PEs: "
               "0.6 GOPS/PE, 2.25 GOPS/DSP")
-
-
-@dataclass(frozen=True)
-class EngineResources:
-    """Yosys xc7 counts of one population's engine."""
-
-    slot: EngineSlot
-    lut: int
-    ff: int
-    dsp: int
-    bram36: float
+#: xc7z020 (PYNQ-Z2) capacity.
+XC7Z020 = {"lut": 53_200, "ff": 106_400, "dsp": 220, "bram36": 140}
 
 
 @dataclass(frozen=True)
 class HwMetrics:
-    """The hardware metrics of ``images`` images at ``T`` timesteps (module docstring);
-    ``agrees`` says whether the MyHDL run equals the Cython evaluator; ``resources`` is empty
-    when synthesis was skipped."""
+    """The hardware metrics of ``images`` images at ``T`` timesteps (module docstring).
+    ``agrees``: the MyHDL run equals the Cython evaluator (classes, counts, SOPs);
+    ``model_holds``: its cycles equal the cycle model; ``resources`` is None when synthesis
+    was skipped."""
 
     images: int
     T: int
-    lanes: int
+    params: AcceleratorParams
     clock_mhz: float
     agrees: bool
-    result: HwResult
-    resources: tuple[EngineResources, ...]
+    model_holds: bool
+    cycles: np.ndarray
+    sops: np.ndarray
+    compiled: Images
+    resources: object = None
 
     @property
     def cycles_per_inference(self) -> float:
-        return float(self.result.cycles.mean())
+        return float(self.cycles.mean())
 
     @property
     def sops_per_inference(self) -> float:
-        return float(self.result.sops.mean())
+        return float(self.sops.mean())
 
     @property
     def gsops(self) -> float:
         """``SOPs / (cycles / f_clk)`` over all images, in 1e9 SOP/s."""
-        seconds = self.result.cycles.sum() / (self.clock_mhz * 1e6)
-        return float(self.result.sops.sum() / seconds / 1e9)
+        seconds = self.cycles.sum() / (self.clock_mhz * 1e6)
+        return float(self.sops.sum() / seconds / 1e9)
 
     @property
-    def lut(self) -> int:
-        return sum(r.lut for r in self.resources)
-
-    @property
-    def dsp(self) -> int:
-        return sum(r.dsp for r in self.resources)
+    def fits(self) -> bool:
+        r = self.resources
+        return (r.lut <= XC7Z020["lut"] and r.ff <= XC7Z020["ff"] and r.dsp <= XC7Z020["dsp"]
+                and r.bram36 <= XC7Z020["bram36"])
 
 
-def agree(hw: HwResult, sw) -> bool:
-    """Same output spikes per timestep, counts, classes, output membranes, SOPs and spikes per
-    population as the evaluator's :class:`twinspike.sw.network.Result`."""
-    return all(np.array_equal(getattr(hw, name), getattr(sw, name))
-               for name in ("spikes", "counts", "predictions", "membranes", "sops",
-                            "population_spikes"))
+def run_images(compiled: Images, pixels: np.ndarray, T: int, workers: int = 1) -> list[dict]:
+    """Every image through the MyHDL sequencer (``hw/layer_sequencer.run_bench``); ``workers >
+    1`` splits the images over that many processes (MyHDL is single-threaded; the sequencer
+    keeps no state between images, so the joined records are those of one run)."""
+    from twinspike.hw import layer_sequencer as hw
+
+    chunks = [c for c in np.array_split(np.arange(len(pixels)), workers) if len(c)]
+    if len(chunks) == 1:
+        return hw.run_bench(compiled, pixels, T)
+    import concurrent.futures
+    import multiprocessing
+
+    # spawn, not fork: the parent may hold OpenMP and torch threads.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(len(chunks), mp_context=context) as pool:
+        parts = pool.map(hw.run_bench, [compiled] * len(chunks), [pixels[c] for c in chunks],
+                         [T] * len(chunks))
+        return [record for part in parts for record in part]
 
 
-def synthesise(slots, workdir=None) -> tuple[EngineResources, ...]:
-    """Yosys xc7 counts of each engine (identical engines are synthesised once)."""
-    from twinspike.hw import toolchain
-
-    cache, out = {}, []
-    for slot in slots:
-        if slot.params not in cache:
-            engine = ENGINES[slot.kind]
-            cache[slot.params] = toolchain.synth_xc7(engine.hw.top(slot.params), engine.name,
-                                                     workdir)
-        res = cache[slot.params]
-        out.append(EngineResources(slot, res.lut, res.ff, res.dsp, res.bram36))
-    return tuple(out)
-
-
-def hw_metrics(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
+def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = None,
                clock_mhz: float = DEFAULT_CLOCK_MHZ, synth: bool = True,
                workers: int = 1) -> HwMetrics:
-    """Run ``images`` on the MyHDL engines (``workers`` processes) and on the Cython evaluator
-    and derive the metrics (module docstring); ``synth=False`` skips Yosys."""
+    """Run ``images`` on the MyHDL sequencer of ``params`` (default
+    :class:`AcceleratorParams`) and on the Cython evaluator and derive the metrics (module
+    docstring); ``synth=False`` skips Yosys. A network that does not fit raises
+    ``ValueError`` naming the memory."""
+    params = AcceleratorParams() if params is None else params
     if not isinstance(clock_mhz, (int, float)) or not 0 < clock_mhz <= 1000:
         raise ValueError(f"hw_metrics.clock_mhz={clock_mhz!r} is out of range: expected a "
                          "number in (0, 1000]")
     check_range("hw_metrics", "images", len(images), 1, 1 << 20)
-    result = run_network_on_engines(net, images, T, lanes, workers)
-    agrees = agree(result, evaluate(net, images, T))
-    resources = synthesise(result.engines) if synth else ()
-    return HwMetrics(len(images), T, lanes, float(clock_mhz), agrees, result, resources)
+    check_range("hw_metrics", "workers", workers, 1, 256)
+    compiled = compile_network(net, params)
+    images = np.asarray(images)
+    records = run_images(compiled, images.reshape(len(images), -1), T, workers)
+    fast, model = evaluate(net, images, T), run(net, compiled, images, T)
+    if len(records) != len(images) or any(r.get("error") for r in records):
+        raise RuntimeError(f"the sequencer stopped with errors: {records[-1:]}")
+    agrees = (np.array_equal([r["class"] for r in records], fast.predictions)
+              and np.array_equal([r["counts"] for r in records], fast.counts)
+              and np.array_equal([r["sops"] for r in records], fast.sops))
+    cycles = np.array([r["cycles"] for r in records], dtype=np.int64)
+    resources = None
+    if synth:
+        from twinspike.hw import layer_sequencer as hw
+        from twinspike.hw import toolchain
 
-
-def _engine_text(slot: EngineSlot) -> str:
-    p = slot.params
-    value = f", {p.value_bits}-bit events" if p.value_bits > 1 else ""
-    return f"{slot.kind} {ENGINES[slot.kind].describe(p)}{value} ({'+'.join(slot.banks)})"
+        resources = toolchain.synth_xc7(hw.top(params), "layer_sequencer")
+    return HwMetrics(len(images), T, params, float(clock_mhz), agrees,
+                     bool(np.array_equal(cycles, model.cycles)), cycles,
+                     np.array([r["sops"] for r in records], dtype=np.int64), compiled, resources)
 
 
 def _per(value: float, amount: float, none: str) -> str:
@@ -127,60 +135,67 @@ def _per(value: float, amount: float, none: str) -> str:
 
 
 def report(m: HwMetrics, title: str = "") -> str:
-    """The metrics as markdown: a per-population table and the summary lines."""
-    r = m.result
-    synth = bool(m.resources)
-    head = "| population | engine | cycles/inference | SOPs/inference |"
-    rule = "|---|---|---:|---:|"
-    if synth:
-        head += " LUT | FF | DSP | BRAM36 |"
-        rule += "---:|---:|---:|---:|"
+    """The metrics as markdown."""
+    p = m.params
     lines = [title] if title else []
-    lines += [f"{m.images} test images, T={m.T}, P={m.lanes} lanes per engine, clock "
+    lines += [f"{m.images} test images, T={m.T}, accelerator: {p.lanes} lanes, "
+              f"{p.weight_bits}-bit weights, {p.membrane_bits}-bit membranes; clock "
               f"{m.clock_mhz:g} MHz (an assumption, not timing closure)", "",
-              ("MyHDL engines == Cython evaluator: output spikes per timestep, counts, classes, "
-               "membranes and SOPs agree" if m.agrees else
-               "MISMATCH: the MyHDL engines and the Cython evaluator disagree"), "", head, rule]
-    sops = r.population_sops.mean(axis=0)
-    for i, slot in enumerate(r.engines):
-        row = (f"| {slot.population} | {_engine_text(slot)} | "
-               f"{r.population_cycles[:, i].mean():.0f} | {sops[i]:.0f} |")
-        if synth:
-            res = m.resources[i]
-            row += f" {res.lut} | {res.ff} | {res.dsp} | {res.bram36:g} |"
-        lines.append(row)
-    total = f"| **all** | {len(r.engines)} engines | {m.cycles_per_inference:.0f} | " \
-            f"{m.sops_per_inference:.0f} |"
-    if synth:
-        total += (f" {m.lut} | {sum(x.ff for x in m.resources)} | {m.dsp} | "
-                  f"{sum(x.bram36 for x in m.resources):g} |")
-    lines += [total, ""]
-    lines.append(f"- cycles per inference: {m.cycles_per_inference:.0f} (engine write-port "
-                 f"loading, once per network: {int(r.load_cycles.sum())} cycles)")
-    lines.append(f"- SOPs per inference: {m.sops_per_inference:.0f} (lane accumulations "
-                 f"performed: {r.engine_ops.mean():.0f})")
-    lines.append(f"- GSOPS at {m.clock_mhz:g} MHz: {m.gsops:.4g} (peak {m.lanes} lanes x "
-                 f"{m.clock_mhz:g} MHz = {m.lanes * m.clock_mhz / 1000:.4g})")
-    lines.append(f"- GSOPS per PE (P = {m.lanes} lanes at work): "
-                 f"{m.gsops / m.lanes:.4g}   [paper: {PAPER['gops_per_pe']} GOPS/PE]")
-    if synth:
-        lines.append(f"- GSOPS per DSP: {_per(m.gsops, m.dsp, 'n/a (no DSP used)')}   "
-                     f"[paper: {PAPER['gops_per_dsp']} GOPS/DSP]")
-        lines.append(f"- GSOPS per 1k LUT: {_per(m.gsops, m.lut / 1000, 'n/a')}")
+              ("MyHDL accelerator == Cython evaluator: classes, spike counts and SOPs agree"
+               if m.agrees else "MISMATCH: the MyHDL accelerator and the Cython evaluator "
+               "disagree"),
+              ("cycles == the sequencer's cycle model (sw/layer_sequencer.py)" if m.model_holds
+               else "MISMATCH: cycles differ from the cycle model"), "",
+              "| memory | words used | depth |", "|---|---:|---:|"]
+    lines += [f"| {u.memory} | {u.used:,} | {u.depth:,} |" for u in m.compiled.use]
+    lines += ["", f"- cycles per inference: {m.cycles_per_inference:.0f} "
+                  f"(min {m.cycles.min()}, max {m.cycles.max()})",
+              f"- SOPs per inference: {m.sops_per_inference:.0f}",
+              f"- GSOPS at {m.clock_mhz:g} MHz: {m.gsops:.4g} (peak {p.lanes} lanes x "
+              f"{m.clock_mhz:g} MHz = {p.lanes * m.clock_mhz / 1000:.4g})",
+              f"- GSOPS per PE (P = {p.lanes} lanes): {m.gsops / p.lanes:.4g}   "
+              f"[paper: {PAPER['gops_per_pe']} GOPS/PE]"]
+    r = m.resources
+    if r is not None:
+        lines += [f"- Yosys xc7, whole sequencer: LUT {r.lut:,}, FF {r.ff:,}, DSP {r.dsp}, "
+                  f"BRAM36 {r.bram36:g} -- "
+                  + ("fits" if m.fits else "**does not fit**")
+                  + f" the xc7z020 ({XC7Z020['lut']:,} LUT, {XC7Z020['ff']:,} FF, "
+                    f"{XC7Z020['dsp']} DSP, {XC7Z020['bram36']} BRAM36)",
+                  f"- GSOPS per DSP: {_per(m.gsops, r.dsp, 'n/a (no DSP used)')}   "
+                  f"[paper: {PAPER['gops_per_dsp']} GOPS/DSP]",
+                  f"- GSOPS per 1k LUT: {_per(m.gsops, r.lut / 1000, 'n/a')}"]
     else:
         lines.append("- resources: synthesis skipped (no GSOPS per DSP / per 1k LUT)")
     lines.append(f"- {PAPER_LINE}")
     return "\n".join(lines)
 
 
-def demo_hw_check(net: Network, images, T: int, lanes: int = DEFAULT_LANES,
+def demo_hw_check(net: Network, images, T: int, params: AcceleratorParams | None = None,
                   clock_mhz: float = DEFAULT_CLOCK_MHZ, workers: int = 1) -> str:
-    """Run ``images`` on the MyHDL engines and the Cython evaluator; the one line the demo
+    """Run ``images`` on the MyHDL accelerator and the Cython evaluator; the one line the demo
     prints: whether they agree, with the cycles per inference and the GSOPS."""
-    m = hw_metrics(net, images, T, lanes, clock_mhz, synth=False, workers=workers)
+    m = hw_metrics(net, images, T, params, clock_mhz, synth=False, workers=workers)
     numbers = (f"cycles={m.cycles_per_inference:.0f} per inference, GSOPS={m.gsops:.3g} at "
                f"{m.clock_mhz:g} MHz")
-    if m.agrees:
-        return (f"MyHDL engines == Cython evaluator on {m.images} test images: spikes, counts "
-                f"and classes agree ({numbers})")
-    return f"MyHDL engines != Cython evaluator on {m.images} test images ({numbers})"
+    if m.agrees and m.model_holds:
+        return (f"MyHDL accelerator == Cython evaluator on {m.images} test images: classes, "
+                f"counts and SOPs agree ({numbers})")
+    return f"MyHDL accelerator != Cython evaluator on {m.images} test images ({numbers})"
+
+
+def params_from(pairs, lanes: int | None = None) -> AcceleratorParams:
+    """:class:`AcceleratorParams` from ``KEY=VALUE`` strings (and a ``lanes`` shortcut);
+    ``ValueError`` naming the bad pair."""
+    names = {f.name for f in dataclasses.fields(AcceleratorParams)}
+    kwargs = {} if lanes is None else {"lanes": lanes}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"--param {pair!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(names))}")
+        try:
+            kwargs[key] = int(value, 0)
+        except ValueError:
+            raise ValueError(f"--param {key}={value!r}: expected an integer") from None
+    return AcceleratorParams(**kwargs)

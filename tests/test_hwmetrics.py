@@ -1,0 +1,75 @@
+"""``twinspike hw-metrics``: a network on the MyHDL accelerator (the layer sequencer), checked
+against the Cython evaluator and the cycle model, with the brief's hardware metrics."""
+import numpy as np
+import pytest
+
+from networks import conv_net, dense_net
+from twinspike.cli import main
+from twinspike.data import load_digits_split
+from twinspike.hwmetrics import demo_hw_check, hw_metrics, params_from, report
+from twinspike.network import save
+from twinspike.sw.layer_sequencer import AcceleratorParams
+
+T = 3
+SMALL = AcceleratorParams(lanes=4, weight_depth=1024, state_depth=512, bias_depth=256,
+                          geometry_depth=128, spike_depth=128, input_depth=128, table_depth=256)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_split().x_test[:4]
+
+
+def test_metrics_agree_and_follow_the_cycle_model(digits):
+    m = hw_metrics(conv_net(), digits[:2], T, SMALL, clock_mhz=200, synth=False)
+    assert m.agrees and m.model_holds
+    assert m.cycles.shape == (2,) and (m.sops > 0).all()
+    assert m.gsops == pytest.approx(m.sops.sum() / (m.cycles.sum() / 200e6) / 1e9)
+    text = report(m, "title")
+    assert "MyHDL accelerator == Cython evaluator" in text and "cycle model" in text
+    assert "| weight |" in text and "synthesis skipped" in text
+
+
+def test_workers_split_the_images_and_join_the_same_records(digits):
+    one = hw_metrics(dense_net("direct"), digits[:3], T, SMALL, synth=False)
+    two = hw_metrics(dense_net("direct"), digits[:3], T, SMALL, synth=False, workers=2)
+    np.testing.assert_array_equal(one.cycles, two.cycles)
+    np.testing.assert_array_equal(one.sops, two.sops)
+
+
+def test_demo_line(digits):
+    line = demo_hw_check(dense_net("direct"), digits[:2], T, SMALL)
+    assert line.startswith("MyHDL accelerator == Cython evaluator on 2 test images")
+
+
+def test_bad_calls_are_named(digits):
+    with pytest.raises(ValueError, match="clock_mhz"):
+        hw_metrics(dense_net("direct"), digits, T, SMALL, clock_mhz=0)
+    with pytest.raises(ValueError, match="weight memory needs"):
+        hw_metrics(conv_net(), digits, T, AcceleratorParams(weight_depth=64), synth=False)
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        params_from(["lane=3"])
+    assert params_from(["weight_depth=0x400"], lanes=3) == AcceleratorParams(lanes=3,
+                                                                             weight_depth=1024)
+
+
+def test_synthesis_reports_the_whole_sequencer(digits, yosys):
+    m = hw_metrics(dense_net("direct"), digits[:1], 2, SMALL)
+    r = m.resources
+    assert r.lut > 0 and r.ff > 0 and r.dsp == SMALL.lanes      # one multiplier per lane
+    assert m.fits
+    assert "whole sequencer" in report(m) and "fits the xc7z020" in report(m)
+
+
+def test_cli_hw_metrics(tmp_path, capsys):
+    save(dense_net("direct"), tmp_path / "net")
+    small = ["--param", "weight_depth=1024", "--param", "state_depth=512", "--param",
+             "bias_depth=256", "--param", "geometry_depth=128", "--param", "spike_depth=128",
+             "--param", "input_depth=128", "--param", "table_depth=256"]
+    assert main(["hw-metrics", "--model", str(tmp_path / "net.npz"), "--images", "2", "-T", "2",
+                 "--lanes", "4", "--no-synth", *small]) == 0
+    out = capsys.readouterr().out
+    assert "2 test images, T=2, accelerator: 4 lanes" in out and "GSOPS at 100 MHz" in out
+    assert main(["hw-metrics", "--model", str(tmp_path / "net.npz"), "--lanes", "0",
+                 "--no-synth"]) == 2
+    assert "lanes" in capsys.readouterr().err
