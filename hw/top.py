@@ -43,7 +43,8 @@ Run control (what the registers mean to this core):
   ``2**32 - 1``), updated as each image's last result word leaves the sequencer.
 * ``CONTROL.soft_reset``: resets the sequencer's control state, the stream adapters and this
   run control (busy/done/error, counters); not the register file (``IRQ``, ``T``, ... keep
-  their values) and not the memories.
+  their values) and not the memories. A write with both ``start`` and ``soft_reset`` only
+  resets.
 * Memory window: ``MEM_DATA`` writes are assembled exactly as ``sw/register_map.memory_writes``
   lays them out: for memory ``MEM_SELECT`` with ``C`` chunks per word, chunk ``MEM_ADDR mod C``
   is held, and on the word's last chunk (``MEM_ADDR mod C = C - 1``) the word is written at
@@ -709,8 +710,9 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     :func:`bench_program` (AW and W together, B accepted at once; a write answered other than
     OKAY prints ``b addr resp``), a pixel source streams ``pixels`` with the gaps of
     :data:`SOURCE_PATTERN`, a sink takes result words with the stalls of
-    :data:`SINK_PATTERN` and prints ``r word last`` per word; after the interrupt the master
-    prints ``R offset value`` for each read. ``split``: the top is the separate entity of
+    :data:`SINK_PATTERN` and prints ``r word last`` per word; after the interrupt (or ``t
+    cycles`` when none came within ``wait_limit`` cycles) the master prints ``R offset value``
+    for each read. ``split``: the top is the separate entity of
     :func:`dut_instance` (for :func:`run_split_ghdl`)."""
     p = images.params
     pixels = np.asarray(pixels, dtype=np.int64).reshape(len(pixels), -1)
@@ -739,6 +741,7 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     tvalid, tready, tdata, tlast = s["s_axis_tvalid"], s["s_axis_tready"], s["s_axis_tdata"], s["s_axis_tlast"]
     mvalid, mready, mdata, mlast = s["m_axis_tvalid"], s["m_axis_tready"], s["m_axis_tdata"], s["m_axis_tlast"]
     interrupt = s["interrupt"]
+    wait_limit = 200_000                                   # cycles to wait for the interrupt
     clock = bench_clock(clk)
 
     @instance
@@ -786,8 +789,12 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
                     yield clk.negedge
                 rready.next = 0
             else:
-                while not interrupt:
+                waited = 0
+                while not interrupt and waited < wait_limit:
                     yield clk.negedge
+                    waited += 1
+                if not interrupt:
+                    print("t %d" % waited)          # no interrupt: a line MyHDL never prints
         print("done")
         raise StopSimulation()
 
@@ -841,6 +848,8 @@ def parse_lines(lines: list[str]) -> dict:
             words.append((int(rest[0], 16), int(rest[1])))
         elif tag == "R":
             reads.append(int(rest[1], 16))
+        elif tag == "t":
+            errors.append(("no interrupt", int(rest[0])))
         elif tag == "b":
             errors.append((int(rest[0]), int(rest[1])))
         else:
