@@ -85,7 +85,7 @@ def test_residual_network_through_the_axi_ports_equals_the_reference():
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_digits_networks_through_the_axi_ports_equal_reference_and_cython(name):
-    from test_hwrun import conv_net, dense_net
+    from networks import conv_net, dense_net
     from twinspike.data import load_digits_split
 
     net = dense_net("direct") if name == "mlp" else conv_net()
@@ -207,7 +207,7 @@ def test_window_writes_follow_the_register_map_layout():
 
 
 def _mlp_case():
-    from test_hwrun import dense_net
+    from networks import dense_net
     from twinspike.data import load_digits_split
 
     net = dense_net("direct")
