@@ -138,10 +138,13 @@ def convert(inst, hdl: str, out_dir: str | os.PathLike, name: str) -> list[Path]
     hdl = hdl.lower()
     if hdl not in ("vhdl", "verilog"):
         raise ValueError(f"hdl={hdl!r}: expected 'vhdl' or 'verilog'")
+    # initial_values explicitly: MyHDL keeps conversion options between calls, so a preceding
+    # verify_vhdl (initial values on) would otherwise leak into this conversion.
     if hdl == "vhdl":
-        inst.convert(hdl="VHDL", path=str(out), name=name)
+        inst.convert(hdl="VHDL", path=str(out), name=name, initial_values=False)
     else:
-        inst.convert(hdl="Verilog", path=str(out), name=name, testbench=False)
+        inst.convert(hdl="Verilog", path=str(out), name=name, testbench=False,
+                     initial_values=False)
     if hdl == "vhdl":
         return [out / PCK_NAME, out / f"{name}.vhd"]
     return [out / f"{name}.v"]
@@ -183,8 +186,10 @@ def verify_vhdl(tb, workdir: str | os.PathLike | None = None) -> VerifyResult:
 
     tmp = tempfile.mkdtemp(prefix="twinspike-verify-") if workdir is None else str(workdir)
     Path(tmp).mkdir(parents=True, exist_ok=True)
-    # verify() also resets sys.stdout to sys.__stdout__ after its MyHDL run.
+    # verify() also resets sys.stdout to sys.__stdout__ after its MyHDL run, and leaves
+    # initial_values on for later conversions.
     old_cwd, old_simulator, old_stdout = os.getcwd(), verify.simulator, sys.stdout
+    old_initial = myhdl.toVHDL.initial_values
     try:
         # MyHDL's verify writes its files into, and runs GHDL in, the working directory.
         os.chdir(tmp)
@@ -196,6 +201,7 @@ def verify_vhdl(tb, workdir: str | os.PathLike | None = None) -> VerifyResult:
         diff = Path("diff.log").read_text() if Path("diff.log").exists() else "(no diff.log)"
     finally:
         verify.simulator = old_simulator
+        myhdl.toVHDL.initial_values = old_initial
         sys.stdout = old_stdout
         os.chdir(old_cwd)
         if workdir is None:

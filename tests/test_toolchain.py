@@ -14,7 +14,8 @@ from twinspike.sw.blocks import block_module
 
 
 def _process_state():
-    return (os.getcwd(), verify.simulator, sys.stdout, sys.stderr, myhdl._intbv.bin)
+    return (os.getcwd(), verify.simulator, sys.stdout, sys.stderr, myhdl._intbv.bin,
+            myhdl.toVHDL.initial_values, myhdl.toVerilog.initial_values)
 
 
 def _lfsr_case():
@@ -86,3 +87,14 @@ def test_missing_tool_names_the_install_command(monkeypatch):
     monkeypatch.setenv("PATH", "")
     with pytest.raises(toolchain.ToolMissing, match="apt-get install -y ghdl yosys iverilog"):
         toolchain.require("ghdl")
+
+
+def test_convert_after_verify_writes_no_initial_values(ghdl, tmp_path):
+    """A board starts from reset, not from simulation-only initial values: a conversion must
+    not inherit verify's ``initial_values=True``."""
+    hw = block_module("lfsr", "hw")
+    case = _lfsr_case()
+    assert toolchain.verify_vhdl(hw.testbench(*case), workdir=tmp_path / "verify").ok
+    files = toolchain.convert(hw.top(case[0]), "vhdl", tmp_path / "vhdl", "lfsr")
+    text = files[-1].read_text()
+    assert "signal" in text and ":= " not in text.split("begin", 1)[0]
