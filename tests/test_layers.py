@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-import twinspike
-
 ALLOWED = {"sw": {"sw"}, "hw": {"sw", "hw"}, "ext": {"sw", "ext"},
            "equivalence": {"sw", "hw", "ext", "equivalence"}, "app": {"sw", "hw", "ext", "app"}}
 #: (importing module, imported module): arrows the rule allows by name, each with its reason.
