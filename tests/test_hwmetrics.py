@@ -53,12 +53,12 @@ def test_bad_calls_are_named(digits):
                                                                              weight_depth=1024)
 
 
-def test_synthesis_reports_the_whole_sequencer(digits, yosys):
+def test_synthesis_reports_the_whole_top(digits, yosys):
     m = hw_metrics(dense_net("direct"), digits[:1], 2, SMALL)
     r = m.resources
     assert r.lut > 0 and r.ff > 0 and r.dsp == SMALL.lanes      # one multiplier per lane
     assert m.fits
-    assert "whole sequencer" in report(m) and "fits the xc7z020" in report(m)
+    assert "whole top" in report(m) and "fits the xc7z020" in report(m)
 
 
 def test_cli_hw_metrics(tmp_path, capsys):

@@ -10,8 +10,9 @@
   the lane additions it performed (padding lanes excluded), which equals the evaluator's count.
 * ``GSOPS = SOPs / (cycles / f_clk)`` at a stated clock (100 MHz by default: an assumption,
   not timing closure).
-* Resources: Yosys ``synth_xilinx -family xc7`` LUT/FF/DSP/BRAM36 of the **whole sequencer**
-  at those parameters -- the one engine every layer time-shares, with all its memories -- and
+* Resources: Yosys ``synth_xilinx -family xc7`` LUT/FF/DSP/BRAM36 of the **whole top**
+  (``hw/top.py``: the sequencer -- the one engine every layer time-shares, with all its
+  memories -- behind the AXI register file and stream adapters) at those parameters, and
   whether it fits the xc7z020.
 * Efficiency: GSOPS per PE (the ``P`` lanes), per DSP and per 1k LUT, beside the paper's
   figures (:data:`PAPER`).
@@ -121,10 +122,10 @@ def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = 
     cycles = np.array([r["cycles"] for r in records], dtype=np.int64)
     resources = None
     if synth:
-        from twinspike.hw import layer_sequencer as hw
         from twinspike.hw import toolchain
+        from twinspike.hw import top as hw_top
 
-        resources = toolchain.synth_xc7(hw.top(params), "layer_sequencer")
+        resources = toolchain.synth_xc7(hw_top.top(params), "accelerator_top")
     return HwMetrics(len(images), T, params, float(clock_mhz), agrees,
                      bool(np.array_equal(cycles, model.cycles)), cycles,
                      np.array([r["sops"] for r in records], dtype=np.int64), compiled, resources)
@@ -157,7 +158,7 @@ def report(m: HwMetrics, title: str = "") -> str:
               f"[paper: {PAPER['gops_per_pe']} GOPS/PE]"]
     r = m.resources
     if r is not None:
-        lines += [f"- Yosys xc7, whole sequencer: LUT {r.lut:,}, FF {r.ff:,}, DSP {r.dsp}, "
+        lines += [f"- Yosys xc7, whole top (sequencer + AXI): LUT {r.lut:,}, FF {r.ff:,}, DSP {r.dsp}, "
                   f"BRAM36 {r.bram36:g} -- "
                   + ("fits" if m.fits else "**does not fit**")
                   + f" the xc7z020 ({XC7Z020['lut']:,} LUT, {XC7Z020['ff']:,} FF, "
