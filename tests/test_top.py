@@ -206,17 +206,21 @@ def test_window_writes_follow_the_register_map_layout():
 # ----------------------------------------------------------------------------- GHDL
 
 
-def _mlp_case():
-    from networks import dense_net
+def _mlp_case(name: str = "mlp", n: int = 2):
+    from networks import conv_net, dense_net
     from twinspike.data import load_digits_split
 
-    net = dense_net("direct")
-    images = load_digits_split().x_test[:2]
+    net = dense_net("direct") if name == "mlp" else conv_net()
+    images = load_digits_split().x_test[:n]
     return net, seq.compile_network(net, DIGITS), images
 
 
-def test_converted_top_bench_runs_in_ghdl_like_myhdl(ghdl, tmp_path):
-    net, compiled, images = _mlp_case()
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_converted_top_bench_runs_in_ghdl_like_myhdl(name, ghdl, tmp_path):
+    """The converted VHDL top, from a VHDL bench that loads it over AXI4-Lite, streams real
+    digits test images and reads the result stream (2 images; 20 in the deep profile): GHDL
+    prints what MyHDL prints, and the results are the reference's and the Cython evaluator's."""
+    net, compiled, images = _mlp_case(name, 20 if profiles.PROFILE == "deep" else 2)
     flat = images.reshape(len(images), -1)
     result = toolchain.verify_vhdl(ht.testbench(compiled, flat, 4), workdir=tmp_path)
     assert result.ok, result.diff[:3000]
@@ -224,6 +228,9 @@ def test_converted_top_bench_runs_in_ghdl_like_myhdl(ghdl, tmp_path):
     assert got["bus_errors"] == []
     assert_matches(got["records"], got["regs"], seq.run(net, compiled, images, 4),
                    net.n_outputs)
+    fast = evaluate(net, images, 4)
+    np.testing.assert_array_equal([r["class"] for r in got["records"]], fast.predictions)
+    np.testing.assert_array_equal([r["counts"] for r in got["records"]], fast.counts)
     assert got["regs"]["IRQ"] == 1 and got["regs"]["IRQ_AFTER"] == 0
 
 
