@@ -287,6 +287,12 @@ def cmd_compile(args) -> int:
     from twinspike.network import load, network_files
     from twinspike.sw.layer_sequencer import compile_network
 
+    if args.vivado:
+        from twinspike.vivado import check_clock
+        try:
+            check_clock(args.clock_mhz)
+        except ValueError as exc:
+            raise UsageError(f"--clock-mhz: {exc}") from None
     try:
         params = params_from(args.param)
         net = load(args.model)
@@ -297,6 +303,13 @@ def cmd_compile(args) -> int:
     print(f"{args.model}: {len(net.populations)} populations on {params.lanes} lanes")
     print(use_report(images))
     print(f"wrote {manifest} and the .mem/.coe images beside it")
+    if args.vivado:
+        from twinspike.vivado import write_vivado_project
+        written = write_vivado_project(Path(args.out) / "vivado", params, images,
+                                       clock_mhz=args.clock_mhz,
+                                       network_files=network_files(args.model))
+        print(f"wrote {written['tcl']} (Vivado project for the PYNQ-Z2, FCLK0 "
+              f"{args.clock_mhz:g} MHz; not run here: `vivado -mode batch -source build.tcl`)")
     return 0
 
 
@@ -316,6 +329,11 @@ def _add_app_commands(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="accelerator parameter override, e.g. lanes=16 (repeatable)")
+    p.add_argument("--vivado", action="store_true",
+                   help="also write OUT/vivado: build.tcl (Zynq PS7, AXI DMA, the top as "
+                        "VHDL-2008) for the PYNQ-Z2")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="fabric clock FCLK_CLK0 of the Vivado project (default 100)")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("eval", help="accuracy and speed of a network on a test set (Cython)")

@@ -1,0 +1,197 @@
+"""``twinspike compile --vivado``: the Vivado script cannot run here (no Vivado), so this checks
+what can be checked without it: the files the script names exist, the VHDL it adds elaborates
+in GHDL, the address map it assigns is the register map's, the pins it connects exist, and
+the script is well-formed Tcl that runs to the end of its block-design part in ``tclsh`` with
+every Vivado command stubbed (recorded, not executed)."""
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from twinspike.cli import main
+from twinspike.compile import read_images
+from twinspike.hw import toolchain
+from twinspike.network import save
+from twinspike.sw import layer_sequencer as seq
+from twinspike.sw.axi import AxiLiteParams
+from twinspike.sw.register_map import REGISTERS, SPAN
+from twinspike.vivado import (CELL, CORE, IP, TOP, address_map, entity_ports,
+                              write_vivado_project)
+
+from test_layer_sequencer import _residual_net
+
+LANES = 4
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The CLI's output for a small network: ``(compile folder, vivado folder, stdout)``."""
+    tmp = tmp_path_factory.mktemp("viv")
+    save(_residual_net(), tmp / "net.npz")
+    out = tmp / "img"
+    assert main(["compile", str(tmp / "net.npz"), "--out", str(out), "--param",
+                 f"lanes={LANES}", "--vivado", "--clock-mhz", "125"]) == 0
+    return out, out / "vivado"
+
+
+def _tcl(viv):
+    return (viv / "build.tcl").read_text()
+
+
+def test_every_file_the_script_names_exists(project):
+    out, viv = project
+    tcl = _tcl(viv)
+    named = [n for n in re.findall(r"\[file join \$script_dir ([^\]\s]+)\]", tcl)
+             if "." in n]                     # files (not the project/output folders)
+    assert {"hdl/pck_myhdl_011.vhd", f"hdl/{CORE}.vhd", f"hdl/{TOP}.vhd",
+            "address_map.json"} <= set(named)
+    images = [n for n in named if n.startswith("images/")]
+    assert {f"images/{m}.{ext}" for m in ("table", "weight", "bias", "geometry")
+            for ext in ("mem", "coe")} | {"images/manifest.json"} == set(images)
+    for name in named:
+        assert (viv / name).is_file(), name
+    # The images beside the project are the compiled ones.
+    assert read_images(viv / "images") == read_images(out)
+    assert "set_property FILE_TYPE {VHDL 2008} [get_files $hdl_2008]" in tcl
+    assert "create_project $proj_name $proj_dir -part xc7z020clg400-1 -force" in tcl
+
+
+def test_vhdl_elaborates_and_the_connected_ports_exist(project, ghdl, tmp_path):
+    _, viv = project
+    files = [viv / "hdl" / f for f in ("pck_myhdl_011.vhd", f"{CORE}.vhd", f"{TOP}.vhd")]
+    toolchain.ghdl_elaborate(files, TOP, tmp_path / "work")
+    top_ports = {n: (d, w) for n, d, w in entity_ports(files[2].read_text(), TOP)}
+    core_ports = entity_ports(files[1].read_text(), CORE)
+    # The wrapper has every port of the core (same direction and width) plus TKEEP.
+    assert {n: (d, w) for n, d, w in core_ports} == {
+        n: v for n, v in top_ports.items() if n != "m_axis_tkeep"}
+    assert top_ports["m_axis_tkeep"] == ("out", 4) and top_ports["s_axis_tdata"] == ("in", 8)
+    # Every pin and interface the script connects on the accelerator cell exists.
+    tcl = _tcl(viv)
+    pins = set(re.findall(rf"get_bd_pins {CELL}/(\w+)", tcl))
+    assert pins == {"aclk", "aresetn", "interrupt"} and pins <= set(top_ports)
+    buses = set(re.findall(rf"get_bd_intf_pins {CELL}/(\w+)", tcl))
+    assert buses == {"s_axi", "s_axis", "m_axis"}
+    for bus in buses:
+        assert any(n.startswith(bus + "_") for n in top_ports), bus
+        kind = "aximm" if bus == "s_axi" else "axis"
+        assert f'"xilinx.com:interface:{kind}:1.0 {bus} ' in files[2].read_text(), bus
+    assert f"create_bd_cell -type module -reference {TOP} {CELL}" in tcl
+
+
+def test_address_map_covers_the_register_map(project):
+    _, viv = project
+    tcl = _tcl(viv)
+    assigned = {seg: (int(off, 16), int(rng, 16), space) for off, rng, space, seg in re.findall(
+        r"assign_bd_address -offset (0x[0-9A-F]+) -range (0x[0-9A-F]+) -target_address_space "
+        r"\[get_bd_addr_spaces (\S+)\] \[get_bd_addr_segs (\S+)\] -force", tcl)}
+    amap = address_map(AxiLiteParams())
+    assert assigned == {s.segment: (s.base, s.range, s.master) for s in amap}
+    ts = assigned[f"{CELL}/s_axi/reg0"]
+    assert ts[1] >= SPAN and ts[1] >= 1 << AxiLiteParams().addr_bits and ts[0] % ts[1] == 0
+    assert ts[1] % 4096 == 0
+    # No two slaves of the PS overlap.
+    gp0 = sorted((b, r) for b, r, m in assigned.values() if m.endswith("processing_system7_0/Data"))
+    assert all(b1 + r1 <= b2 for (b1, r1), (b2, _) in zip(gp0, gp0[1:]))
+    # Every cell an address segment names is created in the script.
+    cells = set(re.findall(r"create_bd_cell -type \w+ (?:-vlnv \S+|-reference \S+) (\w+)", tcl))
+    assert {s.cell for s in amap} <= cells
+    # The JSON and the C header say the same.
+    data = json.loads((viv / "address_map.json").read_text())
+    assert data["registers"] == {r.name: r.offset for r in REGISTERS}
+    assert data["register_span"] == SPAN and data["clock_mhz"] == 125
+    assert {s["segment"]: s["base"] for s in data["slaves"]} == {s.segment: s.base for s in amap}
+    header = (viv / "twinspike_regs.h").read_text()
+    assert "#define TWINSPIKE_BASE 0x43C00000u" in header
+    for r in REGISTERS:
+        assert f"#define TWINSPIKE_REG_{r.name} 0x{r.offset:02X}u" in header
+
+
+def test_ip_and_clock_settings(project):
+    _, viv = project
+    tcl = _tcl(viv)
+    for vlnv in IP.values():
+        assert f"-vlnv {vlnv} " in tcl
+    for setting in ("CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {125}", "CONFIG.PCW_USE_S_AXI_HP0 {1}",
+                    "CONFIG.PCW_USE_M_AXI_GP0 {1}", "CONFIG.PCW_USE_FABRIC_INTERRUPT {1}",
+                    "CONFIG.PCW_IRQ_F2P_INTR {1}", "CONFIG.c_include_sg {0}",
+                    "CONFIG.c_m_axis_mm2s_tdata_width {8}", "CONFIG.c_s_axis_s2mm_tdata_width {32}",
+                    "CONFIG.c_sg_length_width {26}"):
+        assert setting in tcl, setting
+    assert "FREQ_HZ 125000000" in (viv / "hdl" / f"{TOP}.vhd").read_text()
+
+
+def _balanced(text: str) -> bool:
+    """Braces and brackets nest (ignoring backslash-escaped ones and those in comments)."""
+    stack = []
+    pairs = {"}": "{", "]": "["}
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        i = 0
+        while i < len(line):
+            c = line[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c in "{[":
+                stack.append(c)
+            elif c in "}]":
+                if not stack or stack.pop() != pairs[c]:
+                    return False
+            i += 1
+    return not stack
+
+
+def test_tcl_is_well_formed_and_runs_with_stubbed_vivado(project, tmp_path):
+    _, viv = project
+    tcl = _tcl(viv)
+    assert _balanced(tcl)
+    tclsh = shutil.which("tclsh")
+    if tclsh is None:
+        pytest.skip("tclsh not installed (apt-get install tcl): only the bracket check ran")
+    # Run the script up to the end of the block design with every Vivado command recorded by
+    # `unknown` (so file checks, argument parsing and control flow are real).
+    log = tmp_path / "calls.txt"
+    driver = tmp_path / "driver.tcl"
+    driver.write_text(
+        "set fh [open {%s} w]\n"
+        "proc unknown {args} { puts $::fh $args; return {} }\n"
+        "set argv {--stop-after bd}\nset argc 2\n"
+        "source {%s}\nclose $fh\n" % (log, viv / "build.tcl"))
+    proc = subprocess.run([tclsh, str(driver)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped after the block design" in proc.stdout
+    calls = [line.split(" ", 1) for line in log.read_text().splitlines()]
+    verbs = [c[0] for c in calls]
+    for verb in ("create_project", "add_files", "create_bd_design", "create_bd_cell",
+                 "connect_bd_net", "connect_bd_intf_net", "assign_bd_address",
+                 "validate_bd_design", "make_wrapper"):
+        assert verb in verbs, verb
+    assert "launch_runs" not in verbs                      # stopped after the block design
+    assert (viv / "output" / "images" / "weight.mem").is_file()
+    # A bad argument is refused.
+    driver.write_text("proc unknown {args} { return {} }\nset argv {--stop-after nope}\n"
+                      "source {%s}\n" % (viv / "build.tcl"))
+    proc = subprocess.run([tclsh, str(driver)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "expected bd, synth, impl or bitstream" in proc.stderr
+
+
+def test_bad_clock_is_one_line_exit_2(tmp_path, capsys):
+    save(_residual_net(), tmp_path / "net.npz")
+    assert main(["compile", str(tmp_path / "net.npz"), "--out", str(tmp_path / "o"),
+                 "--vivado", "--clock-mhz", "400"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--clock-mhz" in err[0] and "10..250 MHz" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_python_api_without_images(tmp_path):
+    written = write_vivado_project(tmp_path, seq.AcceleratorParams(lanes=2),
+                                   axi_p=AxiLiteParams(addr_bits=13))
+    assert written["images"] == [] and written["tcl"].is_file()
+    assert "-range 0x00002000" in written["tcl"].read_text()
+    with pytest.raises(ValueError, match="expected 10..250 MHz"):
+        write_vivado_project(tmp_path, clock_mhz=5)
