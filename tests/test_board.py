@@ -1,0 +1,180 @@
+"""The PYNQ driver (twinspike/board.py) against the stand-in overlay, whose MMIO and DMA calls
+drive the MyHDL top: the digits MLP and CNN give the Cython evaluator's and the reference's
+classes and counts, and the reference's cycle and SOP totals; errors are clear and never
+hang. No board here: what only a PYNQ-Z2 can show (pynq itself, the real DMA, timing) is not
+tested."""
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from networks import conv_net, dense_net
+from twinspike import board
+from twinspike.board import Accelerator, AcceleratorError, BoardError, SimulatedOverlay
+from twinspike.compile import write_images
+from twinspike.data import load_digits_split
+from twinspike.ext.evaluate import evaluate
+from twinspike.sw import layer_sequencer as seq
+from twinspike.sw import register_map as rm
+
+pytestmark = pytest.mark.filterwarnings("ignore:Signal is not driven",
+                                        "ignore:Signal is driven but not read")
+DIGITS = seq.AcceleratorParams(lanes=8, weight_depth=1024, state_depth=512, bias_depth=256,
+                               geometry_depth=128, spike_depth=128, input_depth=128,
+                               table_depth=256)
+T = 4
+
+
+@pytest.fixture
+def overlay():
+    with SimulatedOverlay(DIGITS, answer_s=30) as ov:
+        yield ov
+    assert ov.stopped.wait(10), "the simulation thread did not stop"
+
+
+def driver(ov) -> Accelerator:
+    return Accelerator(ov.mmio, ov.dma, ov.allocate)
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    net = dense_net("direct")
+    return net, seq.compile_network(net, DIGITS)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_digits_on_the_stand_in_equal_cython_and_reference(name, overlay, tmp_path):
+    net = dense_net("direct") if name == "mlp" else conv_net()
+    images = load_digits_split().x_test[:3]
+    compiled = seq.compile_network(net, DIGITS)
+    acc = driver(overlay)
+    if name == "cnn":                  # from a `twinspike compile` folder
+        write_images(compiled, tmp_path)
+        acc.load(tmp_path)
+    else:
+        acc.load(compiled)
+    got = acc.run(images, T, timeout=120)
+    fast, want = evaluate(net, images, T), seq.run(net, compiled, images, T)
+    np.testing.assert_array_equal(got.classes, fast.predictions)
+    np.testing.assert_array_equal(got.counts, fast.counts)
+    np.testing.assert_array_equal(got.classes, want.predictions)
+    np.testing.assert_array_equal(got.counts, want.counts)
+    np.testing.assert_array_equal(got.first_spike_steps, want.first_spike_step)
+    assert got.cycles == int(want.cycles.sum()) and got.sops == int(want.sops.sum())
+    assert got.sops == int(fast.sops.sum())
+    assert (fast.population_spikes > 0).all(), "a silent population would make this vacuous"
+
+
+def test_run_before_load_names_the_error_and_the_core_recovers(overlay, mlp):
+    net, compiled = mlp
+    acc = driver(overlay)
+    acc.attach(compiled)               # claims the memories hold it; they do not
+    x = load_digits_split().x_test[:1]
+    with pytest.raises(AcceleratorError, match="ERROR=1 BAD_MAGIC") as info:
+        acc.run(x, T, timeout=30)
+    assert info.value.name == "BAD_MAGIC" and "load()" in str(info.value)
+    assert "STATUS=0x6 (done, error)" in str(info.value)
+    acc.load(compiled)                 # after the driver's reset the next run is clean
+    got = acc.run(x, T, timeout=60)
+    np.testing.assert_array_equal(got.classes, evaluate(net, x, T).predictions)
+
+
+def test_hw_params_mismatch_is_named(overlay, mlp):
+    other = seq.compile_network(mlp[0], seq.AcceleratorParams(
+        lanes=4, membrane_bits=20, weight_depth=2048, state_depth=512, bias_depth=256,
+        geometry_depth=128, spike_depth=128, input_depth=128, table_depth=256))
+    with pytest.raises(BoardError, match=r"HW_PARAMS mismatch \(lanes: bitstream 8, images 4; "
+                                         r"membrane_bits: bitstream 24, images 20\)"):
+        driver(overlay).load(other)
+
+
+def test_a_dma_that_never_completes_times_out_naming_it(overlay, mlp):
+    class Stuck:                       # a send channel that takes the buffer and never ends
+        idle = False
+
+        def transfer(self, buffer):
+            pass
+
+        def wait(self):
+            raise AssertionError("never idle: wait() must not be called")
+
+    dma = type("Dma", (), {"sendchannel": Stuck(), "recvchannel": overlay.dma.recvchannel})()
+    acc = Accelerator(overlay.mmio, dma, overlay.allocate)
+    acc.load(mlp[1])
+    with pytest.raises(TimeoutError, match=r"the DMA send of image 0 of 2 \(64 pixels\) did not "
+                                           r"complete within 0.5 s; STATUS=0x1 \(busy\), "
+                                           r"ERROR=0 NONE"):
+        acc.run(load_digits_split().x_test[:2], T, timeout=0.5)
+    assert overlay.mmio.read(rm.offset("STATUS")) & 1 == 0, "the driver reset the core"
+
+
+class Untouchable:
+    """An MMIO that fails the test on any access after the hardware check."""
+
+    armed = False
+
+    def read(self, offset):
+        assert not self.armed, f"read {offset:#x}: the device was touched"
+        return {rm.offset("VERSION"): rm.VERSION_WORD,
+                rm.offset("HW_PARAMS"): rm.field_value("HW_PARAMS", lanes=8, weight_bits=8,
+                                                       membrane_bits=24, input_bits=8)}[offset]
+
+    def write(self, offset, value):
+        raise AssertionError(f"write {offset:#x}: the device was touched")
+
+
+@pytest.mark.parametrize("pixels, T_, match", [
+    (np.zeros((2, 1, 8, 7), np.uint8), T, r"pixels: shape \(2, 1, 8, 7\), expected \(B, 1, 8, 8\)"),
+    (np.zeros((0, 64), np.uint8), T, "pixels: shape"),
+    (np.zeros(64, np.uint8), T, "pixels: shape"),
+    (np.full((1, 64), 256), T, r"pixels: values 256..256 outside 0..255"),
+    (np.full((1, 64), -1), T, "pixels: values"),
+    (np.zeros((1, 64)), T, "pixels: dtype float64"),
+    (np.zeros((1, 8, 8), np.uint8), 0, "T=0: expected an integer 1..65535"),
+    (np.zeros((1, 8, 8), np.uint8), 65536, "T=65536"),
+    (np.zeros((1, 8, 8), np.uint8), 2.0, "T=2.0"),
+])
+def test_bad_inputs_are_refused_before_the_device_is_touched(mlp, pixels, T_, match):
+    mmio = Untouchable()
+    acc = Accelerator(mmio, None, None)
+    acc.attach(mlp[1])
+    mmio.armed = True
+    with pytest.raises(ValueError, match=match):
+        acc.run(pixels, T_)
+
+
+def test_version_mismatch_and_run_without_a_network():
+    class Old(Untouchable):
+        def read(self, offset):
+            return 0x54530000 if offset == rm.offset("VERSION") else super().read(offset)
+
+    with pytest.raises(BoardError, match="VERSION reads 0x54530000, this driver expects "
+                                         "0x54530001"):
+        Accelerator(Old(), None, None).check(DIGITS)
+    with pytest.raises(BoardError, match=r"no network: call load\(images\)"):
+        Accelerator(Untouchable(), None, None).run(np.zeros((1, 64), np.uint8), T)
+
+
+def test_from_overlay_without_pynq_says_what_to_do(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynq", None)        # import pynq -> ImportError
+    with pytest.raises(ImportError) as info:
+        Accelerator.from_overlay("accelerator.bit")
+    assert str(info.value) == board.PYNQ_MISSING and "\n" not in str(info.value)
+    assert "pynq" in str(info.value) and "SimulatedOverlay" in str(info.value)
+
+
+def test_the_stand_in_stops_and_refuses_a_second_one():
+    with SimulatedOverlay(DIGITS) as ov:
+        assert ov.mmio.read(rm.offset("VERSION")) == rm.VERSION_WORD
+        with pytest.raises(RuntimeError, match="another SimulatedOverlay is running"):
+            SimulatedOverlay(DIGITS)
+        with pytest.raises(RuntimeError, match="SLVERR on write 0x8 \\(STATUS\\)"):
+            ov.mmio.write(rm.offset("STATUS"), 1)          # ro: the top answers SLVERR
+            ov.mmio.read(rm.offset("STATUS"))
+    assert ov.stopped.wait(10)
+    assert not any(t.name == "twinspike-simulated-overlay" for t in threading.enumerate())
+    with pytest.raises(RuntimeError, match="closed"):
+        ov.mmio.read(rm.offset("VERSION"))

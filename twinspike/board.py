@@ -1,0 +1,544 @@
+"""The PYNQ driver of the accelerator (``hw/top.py`` on the Zynq-7020) and a stand-in overlay
+to try it without a board.
+
+:class:`Accelerator` talks to the top through three handles, the interfaces of PYNQ's:
+
+* ``mmio`` -- the AXI4-Lite slave: ``read(offset) -> int`` and ``write(offset, value)``
+  (``pynq.MMIO``); only the offsets of ``sw/register_map.REGISTERS`` are touched;
+* ``dma`` -- an AXI DMA in simple mode with ``sendchannel`` (MM2S: pixels, one beat per pixel,
+  ``uint8`` in ``TDATA``, ``TLAST`` at the end of a transfer) and ``recvchannel`` (S2MM: result
+  words, ``uint32``), each with ``transfer(buffer)``, ``wait()`` and ``idle``
+  (``pynq.lib.dma.DMA``);
+* ``allocate(shape, dtype)`` -- DMA-able buffers (``pynq.allocate``).
+
+:meth:`Accelerator.from_overlay` builds them from a bitstream on the board (``pynq`` is
+imported there and only there: it is not a dependency of twinspike). The register writes that
+configure a run and load the memory images are ``hw/top.host_setup``'s (one statement of the
+layout for the benches, the tests and this driver); results are read with
+``hw/layer_sequencer.read_result``.
+
+:class:`SimulatedOverlay` is a **stand-in** with the same three handles whose calls drive the
+MyHDL top (``hw/top.accelerator_top``) simulated in a background thread: the accelerator's
+cycles, results and errors are the real top's, only much slower (thousands of cycles per
+second) and without the board's timing, caches or DMA engine.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from twinspike.compile import read_images
+from twinspike.hw import top as ht
+from twinspike.hw.layer_sequencer import read_result
+from twinspike.sw.layer_sequencer import AcceleratorParams, Images, decode_table
+from twinspike.sw.register_map import (ERROR_CODES, RESP_OKAY, VERSION_WORD, at, field_of,
+                                       field_value, offset, register)
+
+__all__ = ["Accelerator", "BoardResult", "BoardError", "AcceleratorError", "SimulatedOverlay"]
+
+#: ``HW_PARAMS`` fields, which must equal the compiled images' ``AcceleratorParams``.
+HW_FIELDS = ("lanes", "weight_bits", "membrane_bits", "input_bits")
+T_MAX = (1 << register("T").width) - 1
+STATUS_BITS = ("busy", "done", "error")
+PYNQ_MISSING = ("Accelerator.from_overlay needs the 'pynq' package, which runs on the board: "
+                "run this on a PYNQ-Z2 image (or pip install pynq there); off the board use "
+                "Accelerator(mmio, dma, allocate) or twinspike.board.SimulatedOverlay")
+
+
+class BoardError(RuntimeError):
+    """The board, its bitstream or the driver's use do not fit together."""
+
+
+class AcceleratorError(BoardError):
+    """The core stopped a run with an ``ERROR`` code (``code``, ``name``, ``status``)."""
+
+    def __init__(self, code: int, status: int, hint: str = ""):
+        self.code, self.status = code, status
+        self.name, meaning = ERROR_CODES.get(code, (f"UNKNOWN_{code}", "not in the register map"))
+        super().__init__(f"the accelerator stopped with ERROR={code} {self.name} ({meaning}); "
+                         f"{_status_text(status)}{hint}")
+
+
+def _status_text(status: int) -> str:
+    bits = [n for n in STATUS_BITS if field_of("STATUS", status, n)]
+    return f"STATUS={status:#x} ({', '.join(bits) or 'idle'})"
+
+
+@dataclass(frozen=True)
+class BoardResult:
+    """One batch: per image ``classes``, ``first_spike_steps`` (1-based, 0: no output spike)
+    and ``counts`` ``[B, n_outputs]``; the run's totals ``cycles``, ``sops`` and
+    ``saturation`` (the ``CYCLES``, ``SOPS`` and ``SATURATION`` registers); ``seconds`` of
+    wall time."""
+
+    classes: np.ndarray
+    first_spike_steps: np.ndarray
+    counts: np.ndarray
+    cycles: int
+    sops: int
+    saturation: int
+    seconds: float
+
+
+class Accelerator:
+    """The driver (module docstring). ``poll_s``: the longest sleep between status polls
+    (they start at 20 us and double up to it)."""
+
+    def __init__(self, mmio, dma, allocate, poll_s: float = 0.002):
+        self.mmio, self.dma, self.allocate, self.poll_s = mmio, dma, allocate, poll_s
+        self.images: Images | None = None
+        self.table_base = 0
+
+    @classmethod
+    def from_overlay(cls, bitfile, ip: str = "accelerator_top_0", dma: str = "axi_dma_0",
+                     **kw) -> "Accelerator":
+        """Download ``bitfile`` with PYNQ; ``ip`` and ``dma`` are the block-design names of the
+        top and of its AXI DMA."""
+        try:
+            import pynq
+        except ImportError:
+            raise ImportError(PYNQ_MISSING) from None
+        overlay = pynq.Overlay(str(bitfile))
+        for name in (ip, dma):
+            if name not in overlay.ip_dict:
+                raise BoardError(f"{bitfile}: no IP named {name!r} (IPs: "
+                                 f"{', '.join(sorted(overlay.ip_dict))})")
+        info = overlay.ip_dict[ip]
+        mmio = pynq.MMIO(info["phys_addr"], info["addr_range"])
+        return cls(mmio, getattr(overlay, dma), pynq.allocate, **kw)
+
+    # -- registers
+
+    def _read(self, name: str) -> int:
+        return int(self.mmio.read(offset(name)))
+
+    def _write(self, name: str, value: int) -> None:
+        self.mmio.write(offset(name), int(value))
+
+    def _state(self) -> str:
+        """``STATUS`` and ``ERROR`` for a message (never raises)."""
+        try:
+            code = self._read("ERROR")
+            return (f"{_status_text(self._read('STATUS'))}, ERROR={code} "
+                    f"{ERROR_CODES.get(code, ('?',))[0]}")
+        except Exception as exc:  # noqa: BLE001 -- a message must not hide the first error
+            return f"STATUS unreadable ({exc})"
+
+    def check(self, params: AcceleratorParams) -> None:
+        """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map and
+        ``HW_PARAMS`` equals ``params`` (lanes and widths; depths cannot be read back)."""
+        version = self._read("VERSION")
+        if version != VERSION_WORD:
+            raise BoardError(f"VERSION reads {version:#010x}, this driver expects "
+                             f"{VERSION_WORD:#010x}: not a twinspike accelerator, or another "
+                             "register-map revision (rebuild the bitstream or update twinspike)")
+        word = self._read("HW_PARAMS")
+        have = {f: field_of("HW_PARAMS", word, f) for f in HW_FIELDS}
+        bad = [f"{f}: bitstream {have[f]}, images {getattr(params, f)}" for f in HW_FIELDS
+               if have[f] != getattr(params, f)]
+        if bad:
+            raise BoardError(f"HW_PARAMS mismatch ({'; '.join(bad)}): compile the network with "
+                             "the bitstream's parameters (twinspike compile --param ...) or load "
+                             "the matching bitstream")
+
+    # -- memory images
+
+    def _checked(self, images) -> Images:
+        images = read_images(images) if isinstance(images, (str, Path)) else images
+        if not isinstance(images, Images):
+            raise ValueError(f"images: expected Images or a compile folder, got "
+                             f"{type(images).__name__}")
+        self.check(images.params)
+        return images
+
+    def attach(self, images, table_base: int = 0) -> None:
+        """Declare that the memories already hold ``images`` (an :class:`Images` or a
+        ``twinspike compile`` folder), e.g. loaded by an earlier session: nothing is written."""
+        images = self._checked(images)
+        self.images, self.table_base = images, table_base
+        self._header = decode_table(images.table)[0]
+
+    def load(self, images, table_base: int = 0) -> None:
+        """Check the hardware and write every memory image through the AXI4-Lite window
+        (``hw/top.host_setup``); ``images``: :class:`Images` or a ``twinspike compile``
+        folder. The window cannot be read back; the chunk count (``MEM_ADDR``) is checked."""
+        images = self._checked(images)
+        if field_of("STATUS", self._read("STATUS"), "busy"):
+            raise BoardError(f"cannot load while a run is in progress ({self._state()}); "
+                             "call reset() first")
+        writes = ht.host_setup(images, 1, 1, table_base, irq_enable=False)
+        expect = None
+        for addr, value in writes:
+            self.mmio.write(addr, value)
+            if addr == offset("MEM_ADDR"):
+                expect = value
+            elif addr == offset("MEM_DATA"):
+                expect += 1
+        got = self._read("MEM_ADDR")
+        if expect is not None and got != expect:
+            raise BoardError(f"memory window: MEM_ADDR reads {got} after the load, expected "
+                             f"{expect} (writes were lost)")
+        self.attach(images, table_base)
+
+    # -- runs
+
+    def reset(self) -> None:
+        """Soft-reset the core (not its registers or memories), clear ``IRQ`` and stop any
+        DMA transfer still pending (channels with ``stop``/``start``, as PYNQ's)."""
+        self._write("CONTROL", field_value("CONTROL", soft_reset=1))
+        self._write("IRQ", 1)
+        for channel in (self.dma.sendchannel, self.dma.recvchannel):
+            if not channel.idle and hasattr(channel, "stop"):
+                channel.stop()
+                channel.start()
+
+    def _pixels(self, pixels) -> np.ndarray:
+        h = self._header
+        c, y, x, n = h["input_channels"], h["input_height"], h["input_width"], h["input_size"]
+        arr = np.asarray(pixels)
+        shapes = [(c, y, x), (n,)] + ([(y, x)] if c == 1 else [])
+        if arr.ndim < 2 or len(arr) == 0 or arr.shape[1:] not in shapes:
+            raise ValueError(f"pixels: shape {arr.shape}, expected (B, "
+                             f"{', '.join(map(str, (c, y, x)))}) or (B, {n}) with B >= 1")
+        if arr.dtype.kind not in "iu":
+            raise ValueError(f"pixels: dtype {arr.dtype}, expected integers")
+        top = (1 << h["input_bits"]) - 1
+        if arr.min() < 0 or arr.max() > top:
+            raise ValueError(f"pixels: values {arr.min()}..{arr.max()} outside 0..{top} "
+                             f"({h['input_bits']}-bit input)")
+        return arr.reshape(len(arr), n).astype(np.uint8)
+
+    def run(self, pixels, T: int, timeout: float = 10.0) -> BoardResult:
+        """Run ``pixels[B, ...]`` (``(C, H, W)`` or flat per image; ``0..2**input_bits-1``)
+        for ``T`` timesteps: one DMA send and one DMA receive transfer per image, then wait
+        for ``STATUS.done``. ``timeout``: seconds each wait may take (one image's transfers,
+        the end of the run). Raises ``ValueError`` for bad arguments (before the device is
+        touched), :class:`AcceleratorError` when the core reports an error, ``TimeoutError``
+        naming what was waited for; after either the core is :meth:`reset`."""
+        if self.images is None:
+            raise BoardError("no network: call load(images) first (or attach(images) when the "
+                             "memories already hold them)")
+        x = self._pixels(pixels)
+        if not isinstance(T, numbers.Integral) or isinstance(T, bool) or not 1 <= T <= T_MAX:
+            raise ValueError(f"T={T!r}: expected an integer 1..{T_MAX}")
+        if not (isinstance(timeout, numbers.Real) and timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout={timeout!r}: expected seconds > 0")
+        B, n_out = len(x), self._header["n_outputs"]
+        t0 = time.monotonic()
+        if field_of("STATUS", self._read("STATUS"), "busy"):
+            raise BoardError(f"a run is in progress ({self._state()}); call reset() first")
+        for addr, value in ht.host_setup(None, T, B, self.table_base, irq_enable=False):
+            self.mmio.write(addr, value)
+        self._write("LAYER_COUNT", self._header["n_populations"])
+        self._write("IRQ", 1)
+        self._write("CONTROL", ht.start_word(irq_enable=False))
+        send, recv = self.dma.sendchannel, self.dma.recvchannel
+        in_buf = self.allocate(shape=(x.shape[1],), dtype=np.uint8)
+        out_buf = self.allocate(shape=(1 + n_out,), dtype=np.uint32)
+        words = np.zeros((B, 1 + n_out), dtype=np.int64)
+        try:
+            for b in range(B):
+                in_buf[:] = x[b]
+                recv.transfer(out_buf)
+                send.transfer(in_buf)
+                self._wait(lambda _: send.idle, f"the DMA send of image {b} of {B} "
+                           f"({x.shape[1]} pixels)", timeout)
+                self._wait(lambda _: recv.idle, f"the DMA receive of image {b} of {B}'s results "
+                           f"({1 + n_out} words)", timeout)
+                send.wait()
+                recv.wait()
+                words[b] = out_buf
+            self._wait(lambda status: field_of("STATUS", status, "done"),
+                       "STATUS.done at the end of the run", timeout)
+        finally:
+            for buf in (in_buf, out_buf):
+                if hasattr(buf, "freebuffer"):
+                    buf.freebuffer()
+        totals = {n: self._read(f"{n}_HI") << 32 | self._read(f"{n}_LO")
+                  for n in ("CYCLES", "SOPS")}
+        saturation = self._read("SATURATION")
+        self._write("IRQ", 1)
+        records = [read_result([int(w) for w in row]) for row in words]
+        return BoardResult(classes=np.array([r["class"] for r in records], dtype=np.int64),
+                           first_spike_steps=np.array([r["first_spike_step"] for r in records],
+                                                      dtype=np.int64),
+                           counts=np.array([r["counts"] for r in records], dtype=np.int64),
+                           cycles=totals["CYCLES"], sops=totals["SOPS"], saturation=saturation,
+                           seconds=time.monotonic() - t0)
+
+    def _wait(self, ready, what: str, timeout: float) -> None:
+        """Poll ``STATUS`` until ``ready(status)`` (raise on ``STATUS.error``, or when
+        ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        sleep = 2e-5
+        while True:
+            status = self._read("STATUS")
+            if field_of("STATUS", status, "error"):
+                code = self._read("ERROR")
+                self._recover()
+                raise AcceleratorError(code, status, hint=" (was load() called?)" if code ==
+                                       1 else "")
+            if ready(status):
+                return
+            if time.monotonic() > deadline:
+                state = self._state()
+                self._recover()
+                raise TimeoutError(f"{what} did not complete within {timeout:g} s; {state}; "
+                                   "the core was reset")
+            time.sleep(sleep)
+            sleep = min(2 * sleep, self.poll_s)
+
+    def _recover(self) -> None:
+        try:
+            self.reset()
+        except Exception:  # noqa: BLE001 -- best effort: the caller raises the first error
+            pass
+
+
+# ----------------------------------------------------------------------------- stand-in overlay
+
+_SIM_LOCK = threading.Lock()      # MyHDL's simulator is process-global: one stand-in at a time
+
+
+class _Transfer:
+    def __init__(self, buffer, n: int):
+        self.buffer, self.n = buffer, n
+        self.end = 0
+        self.error: str | None = None
+        self.done = threading.Event()
+
+
+class _SimChannel:
+    """One DMA channel of :class:`SimulatedOverlay` (``pynq.lib.dma`` simple mode)."""
+
+    def __init__(self, overlay: "SimulatedOverlay", kind: str):
+        self._ov, self.kind, self._active = overlay, kind, None
+
+    @property
+    def idle(self) -> bool:
+        return self._active is None or self._active.done.is_set()
+
+    def transfer(self, buffer) -> None:
+        if not self.idle:
+            raise RuntimeError(f"simulated DMA {self.kind} channel is not idle")
+        flat = np.asarray(buffer).reshape(-1)
+        self._active = _Transfer(buffer if self.kind == "recv" else flat.copy(), flat.size)
+        self._ov._post((self.kind, self._active))
+
+    def wait(self) -> None:
+        if self._active is None:
+            return
+        self._ov._await(self._active.done, f"DMA {self.kind} transfer of {self._active.n} beats")
+        if self._active.error:
+            raise RuntimeError(f"simulated DMA {self.kind}: {self._active.error}")
+
+    def stop(self) -> None:
+        """Abort the pending transfer (beats not yet taken are dropped)."""
+        done = threading.Event()
+        self._ov._post(("abort", self.kind, done))
+        self._ov._await(done, f"abort of the DMA {self.kind} channel")
+        self._active = None
+
+    def start(self) -> None:
+        pass
+
+
+class _SimMMIO:
+    """The AXI4-Lite slave of :class:`SimulatedOverlay`. Writes are posted (queued in order,
+    as on the bus); a write answered SLVERR raises at the next access (on a Zynq it is a bus
+    error); reads wait for their answer."""
+
+    def __init__(self, overlay: "SimulatedOverlay"):
+        self._ov = overlay
+
+    def write(self, offset_: int, value: int) -> None:
+        self._ov._raise_bus_error()
+        if not 0 <= int(value) < 1 << 32:
+            raise ValueError(f"MMIO write {offset_:#x}: value {value} is not a 32-bit word")
+        self._ov._post(("write", int(offset_), int(value)))
+
+    def read(self, offset_: int) -> int:
+        self._ov._raise_bus_error()
+        box, done = [], threading.Event()
+        self._ov._post(("read", int(offset_), box, done))
+        self._ov._await(done, f"MMIO read of {offset_:#x}")
+        self._ov._raise_bus_error()        # from a write posted before this read
+        resp, data = box[0]
+        if resp != RESP_OKAY:
+            raise RuntimeError(f"simulated bus error: RRESP {resp} reading {offset_:#x}")
+        return data
+
+
+class SimulatedOverlay:
+    """A **stand-in for the board**: ``mmio``, ``dma`` and ``allocate`` as
+    :class:`Accelerator` takes them, driving the MyHDL top of ``params`` in a background
+    thread, so the driver can be tried (and is tested) without a PYNQ-Z2.
+
+    The thread runs one MyHDL simulation (``hw/top.simulate_host``: the top and
+    ``hw/top.Host``, the bus-functional PS side) whose main process takes requests from a
+    queue -- register write (posted), register read (answered through an event), DMA send
+    (beats appended to the pixel source, ``TLAST`` on the buffer's last element; done when all
+    were taken), DMA receive (done once ``n`` result beats arrived, ``TLAST`` checked on the
+    last and only there), abort -- and advances the clock while no request waits. With no
+    request and no pending transfer for ``pause_s`` it pauses (simulated time stands still,
+    no CPU is used); after ``max_idle_s`` of that it stops itself. Callers wait at most
+    ``answer_s`` for an answer (``TimeoutError``); an exception in the simulation is re-raised
+    to them. :meth:`close` (or leaving the ``with`` block) stops it. ``gap``, ``stall`` and
+    ``max_delay`` are the :class:`~twinspike.hw.top.Host` stall probabilities and bus delays
+    (0: fastest). One stand-in at a time per process (MyHDL's simulator is global)."""
+
+    CHUNK = 32            # cycles simulated between looks at the queue
+
+    def __init__(self, params: AcceleratorParams = AcceleratorParams(), *, seed: int = 0,
+                 gap: float = 0.0, stall: float = 0.0, max_delay: int = 0,
+                 answer_s: float = 60.0, pause_s: float = 0.2, max_idle_s: float = 120.0):
+        if not _SIM_LOCK.acquire(blocking=False):
+            raise RuntimeError("another SimulatedOverlay is running in this process; close() it "
+                               "first (MyHDL simulates one design at a time)")
+        self.params, self.answer_s = params, answer_s
+        self._host_kw = dict(seed=seed, gap=gap, stall=stall, max_delay=max_delay)
+        self._pause_s, self._max_idle_s = pause_s, max_idle_s
+        self._requests: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._bus_error: str | None = None
+        self.stopped = threading.Event()
+        self.mmio = _SimMMIO(self)
+        self.dma = SimpleNamespace(sendchannel=_SimChannel(self, "send"),
+                                   recvchannel=_SimChannel(self, "recv"))
+        self._thread = threading.Thread(target=self._main, name="twinspike-simulated-overlay",
+                                        daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def allocate(shape, dtype=np.uint32):
+        """A plain numpy array (``pynq.allocate``'s interface; no cache to flush here)."""
+        return np.zeros(shape, dtype=dtype)
+
+    def close(self) -> None:
+        """Stop the simulation thread and wait for it (at most a few seconds)."""
+        if self._thread.is_alive():
+            self._requests.put(("stop",))
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> "SimulatedOverlay":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- caller side
+
+    def _post(self, request) -> None:
+        if self.stopped.is_set():
+            raise RuntimeError(f"the SimulatedOverlay is closed{self._why()}")
+        self._requests.put(request)
+
+    def _await(self, event: threading.Event, what: str) -> None:
+        deadline = time.monotonic() + self.answer_s
+        while not event.wait(0.02):
+            if self.stopped.is_set() and not event.is_set():
+                raise RuntimeError(f"{what}: the SimulatedOverlay stopped{self._why()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: no answer from the simulated top within "
+                                   f"{self.answer_s:g} s")
+
+    def _why(self) -> str:
+        return f" ({type(self._error).__name__}: {self._error})" if self._error else ""
+
+    def _raise_bus_error(self) -> None:
+        if self._bus_error:
+            msg, self._bus_error = self._bus_error, None
+            raise RuntimeError(f"simulated bus error: {msg}")
+
+    # -- simulation side
+
+    def _main(self) -> None:
+        try:
+            ht.simulate_host(self.params, self._scenario, **self._host_kw)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the callers
+            self._error = exc
+        finally:
+            self.stopped.set()
+            _SIM_LOCK.release()
+
+    def _scenario(self, host):
+        """The simulation's main process (``simulate_host`` runs it after the reset)."""
+        send = recv = None
+        taken = 0                          # result beats handed to receive transfers
+        last = time.monotonic()
+        answered = False                   # a read was just answered: its caller may go on
+        while True:
+            pending = send is not None or recv is not None
+            recent = time.monotonic() - last < self._pause_s
+            try:
+                if answered:
+                    req = self._requests.get(timeout=0.001)
+                elif pending or recent:
+                    req = self._requests.get_nowait()
+                else:
+                    req = self._requests.get(timeout=0.05)
+            except queue.Empty:
+                req = None
+            answered = False
+            if req is None:
+                if pending or recent:
+                    yield from host.cycles(self.CHUNK)
+                elif time.monotonic() - last > self._max_idle_s:
+                    return
+            else:
+                last = time.monotonic()
+                kind = req[0]
+                if kind == "stop":
+                    return
+                if kind == "write":
+                    try:
+                        yield from host.write(req[1], req[2])
+                    except AssertionError:
+                        reg = at(req[1])
+                        self._bus_error = (f"SLVERR on write {req[1]:#x} "
+                                           f"({reg.name if reg else 'unmapped'}) <- {req[2]:#x}")
+                elif kind == "read":
+                    yield from host.read(req[1], req[2])
+                    req[3].set()
+                    answered = True
+                elif kind == "send":
+                    send = req[1]
+                    host.beats += [(int(v), int(i == send.n - 1))
+                                   for i, v in enumerate(send.buffer)]
+                    send.end = len(host.beats)
+                elif kind == "recv":
+                    recv = req[1]
+                elif kind == "abort":
+                    if req[1] == "send" and send is not None:
+                        del host.beats[max(host.sent, send.end - send.n):]
+                        send.error = "aborted"
+                        send.done.set()
+                        send = None
+                    elif req[1] == "recv":
+                        taken = len(host.results)      # words of the aborted run are dropped
+                        if recv is not None:
+                            recv.error = "aborted"
+                            recv.done.set()
+                            recv = None
+                    req[2].set()
+            if send is not None and host.sent >= send.end:
+                send.done.set()
+                send = None
+            if recv is not None and len(host.results) - taken >= recv.n:
+                beats = host.results[taken:taken + recv.n]
+                taken += recv.n
+                lasts = [i for i, (_, tl) in enumerate(beats) if tl]
+                if lasts != [recv.n - 1]:
+                    recv.error = (f"TLAST on result beats {lasts} of a {recv.n}-beat transfer "
+                                  f"(expected only on beat {recv.n - 1})")
+                recv.buffer.reshape(-1)[:] = [d for d, _ in beats]   # a view: contiguous
+                recv.done.set()
+                recv = None
