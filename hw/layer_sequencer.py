@@ -1029,6 +1029,7 @@ def parse_lines(images: Images, lines: list[str]) -> list[dict]:
     return out
 
 
-def run_bench(images: Images, pixels, T: int) -> list[dict]:
-    """Simulate :func:`testbench` in MyHDL and parse what it printed."""
-    return parse_lines(images, toolchain.run_myhdl(testbench(images, pixels, T)))
+def run_bench(images: Images, pixels, T: int, vcd=None) -> list[dict]:
+    """Simulate :func:`testbench` in MyHDL and parse what it printed (``vcd``: also write a
+    value-change dump of the run there)."""
+    return parse_lines(images, toolchain.run_myhdl(testbench(images, pixels, T), vcd))

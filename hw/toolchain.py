@@ -111,23 +111,49 @@ def fast_intbv_widths():
         myhdl._intbv.bin = original
 
 
-def simulate(top) -> None:
-    """Run a MyHDL instance until it raises ``StopSimulation`` (or runs out of events)."""
-    sim = Simulation(top)
+_TRACE_OPTIONS = ("name", "directory", "filename", "timescale", "tracelists", "tracebackup")
+
+
+@contextlib.contextmanager
+def _vcd_trace(top, vcd):
+    """Within the block, ``top`` writes a VCD of its signals to ``vcd`` (a path ending in
+    ``.vcd``); signal lists (the RAMs' contents) are left out. MyHDL keeps its trace options in
+    process-wide state: they are restored afterwards."""
+    if vcd is None:
+        yield
+        return
+    vcd = Path(vcd)
+    vcd.parent.mkdir(parents=True, exist_ok=True)
+    saved = {k: getattr(myhdl.traceSignals, k) for k in _TRACE_OPTIONS}
     try:
-        with fast_intbv_widths():
-            sim.run(quiet=True)
-    except StopSimulation:
-        pass
+        top.config_sim(trace=True, directory=str(vcd.parent), filename=vcd.stem,
+                       tracelists=False, tracebackup=False, timescale="1ns")
+        yield
     finally:
-        sim.quit()
+        for k, v in saved.items():
+            setattr(myhdl.traceSignals, k, v)
 
 
-def run_myhdl(tb) -> list[str]:
-    """Simulate a test bench instance in MyHDL; return the lines it printed before 'done'."""
+def simulate(top, vcd=None) -> None:
+    """Run a MyHDL instance until it raises ``StopSimulation`` (or runs out of events);
+    ``vcd``: also write a value-change dump of its signals there."""
+    with _vcd_trace(top, vcd):
+        sim = Simulation(top)
+        try:
+            with fast_intbv_widths():
+                sim.run(quiet=True)
+        except StopSimulation:
+            pass
+        finally:
+            sim.quit()
+
+
+def run_myhdl(tb, vcd=None) -> list[str]:
+    """Simulate a test bench instance in MyHDL; return the lines it printed before 'done'
+    (``vcd``: also write a value-change dump there)."""
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        simulate(tb)
+        simulate(tb, vcd)
     return strip_done(buf.getvalue().splitlines(), "MyHDL")
 
 

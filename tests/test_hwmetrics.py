@@ -73,3 +73,25 @@ def test_cli_hw_metrics(tmp_path, capsys):
     assert main(["hw-metrics", "--model", str(tmp_path / "net.npz"), "--lanes", "0",
                  "--no-synth"]) == 2
     assert "lanes" in capsys.readouterr().err
+
+
+def test_vcd_trace_and_its_timing_diagram(digits, tmp_path):
+    import myhdl
+
+    before = (myhdl.traceSignals.filename, myhdl.traceSignals.directory,
+              myhdl.traceSignals.tracelists)
+    m = hw_metrics(dense_net("direct"), digits[:2], 2, SMALL, synth=False,
+                   vcd=tmp_path / "trace.vcd")
+    assert m.agrees
+    assert (tmp_path / "trace.vcd").stat().st_size > 0 and (tmp_path / "trace.png").is_file()
+    assert (myhdl.traceSignals.filename, myhdl.traceSignals.directory,
+            myhdl.traceSignals.tracelists) == before
+    from twinspike.timing import read_vcd, timestep_window
+
+    ch = read_vcd(tmp_path / "trace.vcd", ["t", "state", "q"], "layer_sequencer")
+    start, end = timestep_window(ch["t"], 1, ch["state"])
+    assert 0 < end - start
+    with pytest.raises(ValueError, match="no signal nope"):
+        read_vcd(tmp_path / "trace.vcd", ["nope"], "layer_sequencer")
+    with pytest.raises(ValueError, match="ending in .vcd"):
+        hw_metrics(dense_net("direct"), digits[:1], 2, SMALL, synth=False, vcd=tmp_path / "x")

@@ -223,7 +223,7 @@ def cmd_hw_metrics(args) -> int:
     images = x_test.reshape(len(x_test), *net.input_shape)
     try:
         metrics = hw_metrics(net, images, args.T, params, clock_mhz=args.clock_mhz,
-                             synth=not args.no_synth, workers=args.workers)
+                             synth=not args.no_synth, workers=args.workers, vcd=args.vcd)
     except ValueError as exc:
         raise UsageError(f"{args.model}: {exc}") from None
     print(report(metrics, f"{args.model} on {args.data}"))
@@ -359,6 +359,9 @@ def _add_app_commands(sub) -> None:
                    help="skip the Yosys synthesis of the whole sequencer (about a minute)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes simulating the images in parallel (default 1)")
+    p.add_argument("--vcd", metavar="PATH.vcd",
+                   help="also trace the first image into this VCD and draw one timestep of it "
+                        "as PATH.png")
     p.set_defaults(func=cmd_hw_metrics)
 
     p = sub.add_parser("glm", help="train the binary GLM SNN (first-to-spike), accuracy vs T")

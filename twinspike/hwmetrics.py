@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -99,17 +100,21 @@ def run_images(compiled: Images, pixels: np.ndarray, T: int, workers: int = 1) -
 
 def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = None,
                clock_mhz: float = DEFAULT_CLOCK_MHZ, synth: bool = True,
-               workers: int = 1) -> HwMetrics:
+               workers: int = 1, vcd=None) -> HwMetrics:
     """Run ``images`` on the MyHDL sequencer of ``params`` (default
     :class:`AcceleratorParams`) and on the Cython evaluator and derive the metrics (module
     docstring); ``synth=False`` skips Yosys. A network that does not fit raises
-    ``ValueError`` naming the memory."""
+    ``ValueError`` naming the memory. ``vcd``: also trace the first image's run into that
+    VCD file and draw one timestep of it beside it (same name, ``.png``;
+    ``twinspike/timing.py``)."""
     params = AcceleratorParams() if params is None else params
     if not isinstance(clock_mhz, (int, float)) or not 0 < clock_mhz <= 1000:
         raise ValueError(f"hw_metrics.clock_mhz={clock_mhz!r} is out of range: expected a "
                          "number in (0, 1000]")
     check_range("hw_metrics", "images", len(images), 1, 1 << 20)
     check_range("hw_metrics", "workers", workers, 1, 256)
+    if vcd is not None and Path(vcd).suffix != ".vcd":
+        raise ValueError(f"hw_metrics.vcd={str(vcd)!r}: expected a file name ending in .vcd")
     compiled = compile_network(net, params)
     images = np.asarray(images)
     records = run_images(compiled, images.reshape(len(images), -1), T, workers)
@@ -120,6 +125,12 @@ def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = 
               and np.array_equal([r["counts"] for r in records], fast.counts)
               and np.array_equal([r["sops"] for r in records], fast.sops))
     cycles = np.array([r["cycles"] for r in records], dtype=np.int64)
+    if vcd is not None:
+        from twinspike.hw import layer_sequencer as hw
+        from twinspike.timing import plot_timestep
+
+        hw.run_bench(compiled, images.reshape(len(images), -1)[:1], T, vcd=vcd)
+        plot_timestep(vcd, Path(vcd).with_suffix(".png"), step=min(1, T - 1))
     resources = None
     if synth:
         from twinspike.hw import toolchain
