@@ -166,6 +166,36 @@ def test_from_overlay_without_pynq_says_what_to_do(monkeypatch):
     assert "pynq" in str(info.value) and "SimulatedOverlay" in str(info.value)
 
 
+def test_from_overlay_wires_pynq_handles(monkeypatch, overlay):
+    """A fake pynq module whose MMIO and DMA are the stand-in's: the driver finds the cells of
+    the Vivado script (twinspike/vivado.py) and checks the hardware through them."""
+    from types import SimpleNamespace
+
+    from twinspike import vivado
+
+    seen = {}
+
+    class Overlay:
+        def __init__(self, bitfile):
+            seen["bitfile"] = bitfile
+            self.ip_dict = {vivado.CELL: {"phys_addr": 0x43C00000, "addr_range": 0x1000},
+                            vivado.DMA: {"phys_addr": 0x40400000, "addr_range": 0x10000}}
+            setattr(self, vivado.DMA, overlay.dma)
+
+    def mmio(base, span):
+        seen["mmio"] = (base, span)
+        return overlay.mmio
+
+    monkeypatch.setitem(sys.modules, "pynq", SimpleNamespace(Overlay=Overlay, MMIO=mmio,
+                                                             allocate=overlay.allocate))
+    acc = Accelerator.from_overlay("output/twinspike.bit")
+    acc.check(DIGITS)
+    assert seen == {"bitfile": "output/twinspike.bit", "mmio": (0x43C00000, 0x1000)}
+    assert acc.dma is overlay.dma
+    with pytest.raises(BoardError, match="no IP named 'accel_0'"):
+        Accelerator.from_overlay("output/twinspike.bit", ip="accel_0")
+
+
 def test_the_stand_in_stops_and_refuses_a_second_one():
     with SimulatedOverlay(DIGITS) as ov:
         assert ov.mmio.read(rm.offset("VERSION")) == rm.VERSION_WORD

@@ -41,6 +41,7 @@ from twinspike.hw.layer_sequencer import read_result
 from twinspike.sw.layer_sequencer import AcceleratorParams, Images, decode_table
 from twinspike.sw.register_map import (ERROR_CODES, RESP_OKAY, VERSION_WORD, at, field_of,
                                        field_value, offset, register)
+from twinspike.vivado import CELL, DMA
 
 __all__ = ["Accelerator", "BoardResult", "BoardError", "AcceleratorError", "SimulatedOverlay"]
 
@@ -98,10 +99,10 @@ class Accelerator:
         self.table_base = 0
 
     @classmethod
-    def from_overlay(cls, bitfile, ip: str = "accelerator_top_0", dma: str = "axi_dma_0",
-                     **kw) -> "Accelerator":
-        """Download ``bitfile`` with PYNQ; ``ip`` and ``dma`` are the block-design names of the
-        top and of its AXI DMA."""
+    def from_overlay(cls, bitfile, ip: str = CELL, dma: str = DMA, **kw) -> "Accelerator":
+        """Download ``bitfile`` with PYNQ (its ``.hwh`` beside it); ``ip`` and ``dma`` are the
+        block-design cells of the top and of its AXI DMA (defaults: those of the script of
+        ``twinspike compile --vivado``, ``twinspike/vivado.py``)."""
         try:
             import pynq
         except ImportError:
