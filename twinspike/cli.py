@@ -18,22 +18,11 @@ class UsageError(Exception):
 
 
 def _parse_params(name: str, pairs: list[str]):
+    from twinspike.options import params_from_pairs
+
     hw = block_module(name, "hw")
-    fields = {f.name for f in dataclasses.fields(hw.Params)}
-    kwargs = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(f"--param {pair!r}: expected KEY=VALUE")
-        if key not in fields:
-            raise UsageError(f"--param {key}: {hw.Params.__name__} has no field {key!r} "
-                             f"(fields: {', '.join(sorted(fields))})")
-        try:
-            kwargs[key] = int(value, 0)
-        except ValueError:
-            raise UsageError(f"--param {key}={value!r}: expected an integer") from None
     try:
-        return hw, hw.Params(**kwargs)
+        return hw, params_from_pairs(hw.Params, pairs)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -19,7 +19,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,15 +198,7 @@ def demo_hw_check(net: Network, images, T: int, params: AcceleratorParams | None
 def params_from(pairs, lanes: int | None = None) -> AcceleratorParams:
     """:class:`AcceleratorParams` from ``KEY=VALUE`` strings (and a ``lanes`` shortcut);
     ``ValueError`` naming the bad pair."""
-    names = {f.name for f in dataclasses.fields(AcceleratorParams)}
-    kwargs = {} if lanes is None else {"lanes": lanes}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in names:
-            raise ValueError(f"--param {pair!r}: expected KEY=VALUE with KEY one of "
-                             f"{', '.join(sorted(names))}")
-        try:
-            kwargs[key] = int(value, 0)
-        except ValueError:
-            raise ValueError(f"--param {key}={value!r}: expected an integer") from None
-    return AcceleratorParams(**kwargs)
+    from twinspike.options import params_from_pairs
+
+    return params_from_pairs(AcceleratorParams, pairs, **({} if lanes is None else
+                                                          {"lanes": lanes}))
