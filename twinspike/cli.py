@@ -271,6 +271,10 @@ def cmd_accuracy(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    from twinspike.glm.export import is_glm_network
+
+    if is_glm_network(args.model):
+        return _compile_glm(args)
     from twinspike.compile import use_report, write_images
     from twinspike.hwmetrics import params_from
     from twinspike.network import load, network_files
@@ -299,6 +303,32 @@ def cmd_compile(args) -> int:
                                        network_files=network_files(args.model))
         print(f"wrote {written['tcl']} (Vivado project for the PYNQ-Z2, FCLK0 "
               f"{args.clock_mhz:g} MHz; not run here: `vivado -mode batch -source build.tcl`)")
+    return 0
+
+
+def _compile_glm(args) -> int:
+    """``twinspike compile`` of a GLM network file (``twinspike/glm/deploy.py``)."""
+    from twinspike.glm.deploy import write_images
+    from twinspike.glm.export import load
+    from twinspike.network import network_files
+
+    if args.vivado:
+        raise UsageError(f"{args.model}: --vivado is not supported for GLM networks yet "
+                         f"(the memory images are; hw/glm_top.py is the top)")
+    if args.param:
+        raise UsageError(f"{args.model}: --param does not apply to a GLM network (the top "
+                         f"is generated from the network's own GlmNeuronParams)")
+    try:
+        net = load(args.model)
+    except ValueError as exc:
+        raise UsageError(f"{args.model}: {exc}") from None
+    manifest = write_images(net, args.out, network_files(args.model))
+    p = net.params
+    print(f"{args.model}: GLM network {p.n_in} inputs -> {p.n_out} outputs, K={p.n_kernels}, "
+          f"tau={p.tau}, T={net.steps} (top: hw/glm_top.py generated from these params)")
+    print(f"  weight memory: {p.n_in * p.n_kernels} words of {p.n_out} bits; bias memory: "
+          f"{p.n_out} words of {p.bias_bits} bits")
+    print(f"wrote {manifest} and the .mem/.coe images beside it")
     return 0
 
 

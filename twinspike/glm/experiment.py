@@ -67,6 +67,7 @@ class GlmResults:
     eval_seconds: float
     myhdl_checked: int = 0
     myhdl_agrees: bool | None = None
+    network: object = None              # twinspike.glm.export.GlmNetwork (what `write` saves)
 
     @property
     def final(self) -> float:
@@ -164,6 +165,11 @@ def run(cfg: GlmConfig) -> GlmResults:
     results = GlmResults(cfg, cfg.data, n_in, n_out, len(y_train), len(y_test), exported.params,
                          train_seconds, float_expected, accuracy, accuracy_seeds, mean_step,
                          fallback, ann[0], ann[1], ann[cfg.n_kernels], eval_seconds)
+    from twinspike.glm.export import GlmNetwork
+
+    results.network = GlmNetwork(exported.params, exported.weights, exported.biases,
+                                 encoder_params(n_in, cfg), cfg.max_steps,
+                                 {"data": cfg.data, "seed": cfg.seed, "epochs": cfg.epochs})
     if cfg.myhdl_images:
         sample = s_test[:cfg.myhdl_images]
         results.myhdl_agrees = myhdl_check(exported, sample)[0]
@@ -274,10 +280,20 @@ def plot(r: GlmResults, path: Path) -> None:
 
 
 def write(r: GlmResults, out: Path) -> tuple[Path, Path]:
-    """The markdown table at ``out`` and the plot beside it (same name, ``.png``)."""
+    """The markdown table at ``out``, the plot beside it (same name, ``.png``) and the
+    exported network (same name, ``.npz`` + ``.json``: ``twinspike/glm/export.py``, the file
+    ``twinspike compile`` takes)."""
     out = Path(out)
     png = out.with_suffix(".png")
     plot(r, png)
-    text = markdown(r) + f"\n![accuracy vs T]({png.name})\n"
+    text = markdown(r)
+    if r.network is not None:
+        from twinspike.glm.export import save
+
+        npz, js = save(r.network, out.with_suffix(""))
+        text += (f"- Exported network: `{npz.name}` + `{js.name}` (no pickle); "
+                 f"`twinspike compile {npz.name} --out DIR` writes the GLM top's memory "
+                 f"images ([accelerator.md](accelerator.md#glm-deployment)).\n")
+    text += f"\n![accuracy vs T]({png.name})\n"
     write_text(out, text)
     return out, png
