@@ -19,11 +19,12 @@ TIMING_SIGNALS = (("state", "FSM state", "string"), ("q", "population q", "value
 
 def read_vcd(path, names, scope: str) -> dict[str, list[tuple[int, object]]]:
     """The value changes ``[(time, value)]`` of the signals ``names`` declared in the scope
-    named ``scope`` (MyHDL numbers instances: ``scope`` followed by digits matches too);
+    named ``scope`` (MyHDL numbers instances, and a conversion in the same process adds
+    ``_0``-style suffixes: ``scope`` followed by digits and underscores matches too);
     vectors as ints (x/z bits as 0), strings as str. Raises ``ValueError`` naming a signal
     the file does not have there."""
     path = Path(path)
-    pattern = re.compile(re.escape(scope) + r"\d*$")
+    pattern = re.compile(re.escape(scope) + r"[\d_]*$")
     ids: dict[str, str] = {}
     stack: list[str] = []
     changes: dict[str, list[tuple[int, object]]] = {n: [] for n in names}
