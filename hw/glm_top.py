@@ -60,6 +60,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -73,7 +75,7 @@ from twinspike.hw.glm_neuron import glm_neuron
 from twinspike.hw.glm_neuron import ports as unit_ports
 from twinspike.hw.glm_neuron import weight_words
 from twinspike.hw.toolchain import bench_clock
-from twinspike.hw.top import AXI_LITE, PORT_NAMES, Host
+from twinspike.hw.top import AXI_LITE, OUTPUTS, PORT_NAMES, Host
 from twinspike.sw.axi import AxiLiteParams, AxisParams
 from twinspike.sw.glm_neuron import GlmNeuronParams, check_biases, check_params, check_spikes
 from twinspike.sw.register_map import (DATA_BITS, ERROR, REGISTERS, chunks_per_word, field_value,
@@ -82,7 +84,8 @@ from twinspike.sw.register_map import (DATA_BITS, ERROR, REGISTERS, chunks_per_w
 __all__ = ["glm_top", "ports", "top", "PORT_NAMES", "MEMORIES", "hw_params_word", "word_bits",
            "memory_words", "host_setup", "start_word", "spike_beats", "result_word",
            "parse_results", "cycles_per_sample", "sops_per_sample", "simulate_host",
-           "run_batch", "testbench", "parse_lines", "run_bench"]
+           "run_batch", "dut_instance", "testbench", "parse_lines", "run_bench",
+           "run_split_ghdl"]
 
 Params = GlmNeuronParams
 #: The memories of the GLM top (``MEM_SELECT`` codes of ``sw/register_map.MEMORIES``).
@@ -394,7 +397,7 @@ def glm_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_axi_wva
                     phase.next = phase_t.IDLE
 
     # The input buffer: written from the stream, read asynchronously by the unit.
-    buf = [unsigned_signal(8) for _ in range(depth)]
+    spike_ram = [unsigned_signal(8) for _ in range(depth)]
     wr_addr, rd_addr = unsigned_signal(FB + LB), unsigned_signal(FB + LB)
     buf_we = Signal(bool(0))
     rd_byte = unsigned_signal(8)
@@ -431,11 +434,11 @@ def glm_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_axi_wva
     @always(clk.posedge)
     def buffer_write():
         if buf_we:
-            buf[wr_addr].next = px_data
+            spike_ram[wr_addr].next = px_data
 
     @always_comb
     def buffer_read():
-        rd_byte.next = buf[rd_addr]
+        rd_byte.next = spike_ram[rd_addr]
 
     @always_comb
     def spike_select():
@@ -574,19 +577,46 @@ def bench_program(p, weights, biases, T, n_samples) -> list[tuple[int, int, int]
 
 
 @block
-def testbench(p: GlmNeuronParams, weights, biases, spikes, axi_p: AxiLiteParams = AxiLiteParams()):
+def dut_instance(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_axi_wvalid,
+                 s_axi_wready, s_axi_wdata, s_axi_wstrb, s_axi_bvalid, s_axi_bready, s_axi_bresp,
+                 s_axi_arvalid, s_axi_arready, s_axi_araddr, s_axi_rvalid, s_axi_rready,
+                 s_axi_rdata, s_axi_rresp, s_axis_tvalid, s_axis_tready, s_axis_tdata,
+                 s_axis_tlast, m_axis_tvalid, m_axis_tready, m_axis_tdata, m_axis_tlast,
+                 interrupt, p, axi_p):
+    """:func:`glm_top` in MyHDL; in VHDL an instance of the separately converted entity
+    ``glm_top`` (as ``hw/top.dut_instance``), so that entity can be converted with
+    ``initial_values`` off."""
+    dut = glm_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_axi_wvalid,
+                  s_axi_wready, s_axi_wdata, s_axi_wstrb, s_axi_bvalid, s_axi_bready,
+                  s_axi_bresp, s_axi_arvalid, s_axi_arready, s_axi_araddr, s_axi_rvalid,
+                  s_axi_rready, s_axi_rdata, s_axi_rresp, s_axis_tvalid, s_axis_tready,
+                  s_axis_tdata, s_axis_tlast, m_axis_tvalid, m_axis_tready, m_axis_tdata,
+                  m_axis_tlast, interrupt, p, axi_p)
+    for name in OUTPUTS:
+        locals()[name].driven = "wire"
+    return dut
+
+
+dut_instance.vhdl_code = ("u_top: entity work.glm_top port map (\n"
+                          + ",\n".join(f"    {n} => ${n}" for n in PORT_NAMES) + "\n);\n")
+
+
+@block
+def testbench(p: GlmNeuronParams, weights, biases, spikes, axi_p: AxiLiteParams = AxiLiteParams(),
+              split: bool = False):
     """Self-checking, convertible bench of the GLM top (as ``hw/top.testbench``): a
     ROM-driven AXI4-Lite master plays :func:`bench_program` (a write answered other than OKAY
     prints ``b addr resp``), a source streams :func:`spike_beats` with the gaps of
     :data:`SOURCE_PATTERN`, a sink takes result words with the stalls of
     :data:`SINK_PATTERN` and prints ``r word last``; after the interrupt (``t cycles`` if none
-    came) the master prints ``R offset value`` per read."""
+    came) the master prints ``R offset value`` per read. ``split``: the top is the separate
+    entity of :func:`dut_instance` (for :func:`run_split_ghdl`)."""
     spikes = check_spikes(p, spikes, "testbench")
     n_samples, T = spikes.shape[:2]
     s = ports(p, axi_p)
     s["aresetn"] = ResetSignal(0, active=0, isasync=False)
     clk, aresetn = s["aclk"], s["aresetn"]
-    dut = glm_top(**s, p=p, axi_p=axi_p)
+    dut = (dut_instance if split else glm_top)(**s, p=p, axi_p=axi_p)
     ops = bench_program(p, weights, biases, T, n_samples)
     beats = spike_beats(p, spikes)
     n_ops, n_beats = len(ops), len(beats)
@@ -734,3 +764,33 @@ def run_bench(p: GlmNeuronParams, weights, biases, spikes) -> dict:
     """Simulate :func:`testbench` in MyHDL and parse its lines."""
     with contextlib.redirect_stderr(io.StringIO()):
         return parse_lines(toolchain.run_myhdl(testbench(p, weights, biases, spikes)))
+
+
+def run_split_ghdl(p: GlmNeuronParams, weights, biases, spikes,
+                   workdir) -> tuple[list[str], list[str]]:
+    """The initial-values check (as ``hw/top.run_split_ghdl``): the top converted alone with
+    ``initial_values`` off, the bench (``split``) with them on, run in GHDL from reset and in
+    MyHDL; returns ``(myhdl_lines, ghdl_lines)`` (before ``done``)."""
+    toolchain.require("ghdl")
+    work = Path(workdir)
+    (work / "tb").mkdir(parents=True, exist_ok=True)
+    (work / "dut").mkdir(parents=True, exist_ok=True)
+    with contextlib.redirect_stderr(io.StringIO()):
+        testbench(p, weights, biases, spikes, split=True).convert(
+            hdl="VHDL", path=str(work / "tb"), name="glm_top_tb", initial_values=True)
+        top(p).convert(hdl="VHDL", path=str(work / "dut"), name="glm_top", initial_values=False)
+    dut_files = [work / "dut" / toolchain.PCK_NAME, work / "dut" / "glm_top.vhd"]
+    toolchain.ghdl_elaborate([*dut_files, work / "tb" / "glm_top_tb.vhd"], "glm_top_tb",
+                             work / "ghdl")
+    proc = subprocess.run(["ghdl", "-r", "--std=08", "glm_top_tb", "--ieee-asserts=disable"],
+                          cwd=work / "ghdl", capture_output=True, text=True, timeout=600)
+    lines = []
+    for line in proc.stdout.splitlines():
+        if "End of Simulation" in line:
+            break
+        if line.strip():
+            lines.append(line)
+    ghdl_lines = toolchain.strip_done(lines, "GHDL")
+    with contextlib.redirect_stderr(io.StringIO()):
+        mine = toolchain.run_myhdl(testbench(p, weights, biases, spikes, split=True))
+    return mine, ghdl_lines

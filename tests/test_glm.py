@@ -10,6 +10,7 @@ from twinspike.cli import main
 from twinspike.data import HAR_FEATURES, load_digits_split
 from twinspike.ext import glm_neuron as cy
 from twinspike.glm import experiment, model
+from twinspike.glm import export as glm_export
 from twinspike.sw import glm_neuron as ref
 from twinspike.sw.glm_neuron import GlmNeuronParams
 
@@ -150,6 +151,8 @@ def test_cli_glm_digits_with_myhdl_check(tmp_path, capsys):
     assert rc == 0
     text = out.read_text()
     assert "| 3 | " in text and "the same decisions" in text
+    net = glm_export.load(out.with_suffix(".npz"))      # the exported network file
+    assert net.steps == 3 and net.params.n_kernels == 1 and "glm.npz" in text
     assert "MyHDL == Cython on 2 test samples: True" in capsys.readouterr().out
 
 
