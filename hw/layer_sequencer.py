@@ -246,7 +246,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                       v_in((i + 1) * m, i * m), bi_q((i + 1) * m, i * m), theta, leak, lo, hi,
                       v_out_bits[i], spikes[i], clamps[i], i, w, m, ib) for i in range(P)]
     clamp_word = ConcatSignal(*reversed(clamps)) if P > 1 else clamps[0]
-    n_clamped = unsigned_signal(LB)
+    n_clamped, clamped_r = unsigned_signal(LB), unsigned_signal(LB)
 
     @always_comb
     def count_clamps():
@@ -388,8 +388,13 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
         s1_last.next = s0_last
         s1_fidx.next = s0_fidx
         s0_valid.next = 0
+        # The clamp count is registered before it is added (off the lanes' critical path); it
+        # lands one cycle later, long before an image's counters are read.
+        clamped_r.next = 0
         if s1_valid:
-            sat.next = sat + n_clamped
+            clamped_r.next = n_clamped
+        sat.next = sat + clamped_r
+        if s1_valid:
             if s1_mode == 1:
                 if s1_diag:
                     sop.next = sop + 1

@@ -10,6 +10,7 @@ module state): ``tests/test_toolchain.py`` checks that.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -254,9 +255,34 @@ class Resources:
     dsp: int
     bram36: float  # RAMB36 + RAMB18 / 2
     cells: dict
+    #: Worst arrival time in ns by Yosys ``sta`` with the Xilinx cell delays (no routing);
+    #: None unless asked for.
+    arrival_ns: float | None = None
 
     def as_row(self) -> str:
-        return f"LUT={self.lut} FF={self.ff} DSP={self.dsp} BRAM36={self.bram36:g}"
+        row = f"LUT={self.lut} FF={self.ff} DSP={self.dsp} BRAM36={self.bram36:g}"
+        return row if self.arrival_ns is None else row + f" arrival={self.arrival_ns:.2f}ns"
+
+
+#: Share of the clock period left for routing when a clock is derived from cell delays alone.
+ROUTING_MARGIN = 0.30
+
+
+def clock_mhz_for(arrival_ns: float, margin: float = ROUTING_MARGIN) -> float:
+    """The highest clock whose period leaves ``margin`` of itself for routing after
+    ``arrival_ns`` of cell delay: ``1000 * (1 - margin) / arrival_ns``."""
+    return 1000.0 * (1.0 - margin) / arrival_ns
+
+
+_ARRIVAL = re.compile(r"Latest arrival time in '[^']*' is (\d+)")
+
+
+def parse_sta(text: str) -> float:
+    """The worst arrival time (ns) of a Yosys ``sta`` report (it prints picoseconds)."""
+    match = _ARRIVAL.search(text)
+    if match is None:
+        raise RuntimeError(f"no arrival time in the sta report:\n{text[:1000]}")
+    return int(match.group(1)) / 1000.0
 
 
 def parse_yosys_stat(stat_json: dict, top: str) -> Resources:
@@ -272,18 +298,26 @@ def parse_yosys_stat(stat_json: dict, top: str) -> Resources:
     return Resources(lut, ff, dsp, bram, dict(cells))
 
 
-def synth_xc7(inst, name: str, workdir: str | os.PathLike | None = None) -> Resources:
-    """Convert to Verilog and run ``yosys synth_xilinx -family xc7``; return the counts."""
+def synth_xc7(inst, name: str, workdir: str | os.PathLike | None = None,
+              timing: bool = False) -> Resources:
+    """Convert to Verilog and run ``yosys synth_xilinx -family xc7``; return the counts.
+    ``timing``: also run ``sta`` on the netlist with the Xilinx cell delays
+    (``read_verilog -lib -specify +/xilinx/cells_sim.v``): cell delays only, no routing."""
     require("yosys")
     tmp = Path(tempfile.mkdtemp(prefix="twinspike-synth-") if workdir is None else workdir)
     try:
         (vfile,) = convert(inst, "verilog", tmp, name)
         script = (f"read_verilog {vfile.name}; synth_xilinx -family xc7 -top {name}; "
                   f"tee -q -o stat.json stat -json")
+        if timing:
+            script += "; read_verilog -lib -specify +/xilinx/cells_sim.v; tee -q -o sta.txt sta"
         proc = _run(["yosys", "-q", "-p", script], tmp)
         if proc.returncode != 0:
             raise RuntimeError(f"yosys failed on {name}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-        return parse_yosys_stat(json.loads((tmp / "stat.json").read_text()), name)
+        res = parse_yosys_stat(json.loads((tmp / "stat.json").read_text()), name)
+        if timing:
+            res = dataclasses.replace(res, arrival_ns=parse_sta((tmp / "sta.txt").read_text()))
+        return res
     finally:
         if workdir is None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -98,3 +98,11 @@ def test_convert_after_verify_writes_no_initial_values(ghdl, tmp_path):
     files = toolchain.convert(hw.top(case[0]), "vhdl", tmp_path / "vhdl", "lfsr")
     text = files[-1].read_text()
     assert "signal" in text and ":= " not in text.split("begin", 1)[0]
+
+
+def test_sta_report_and_clock_with_routing_margin():
+    text = "4. Executing STA pass.\nLatest arrival time in 'top' is 15840:\n   15840 x (FDRE.D)"
+    assert toolchain.parse_sta(text) == 15.84
+    assert toolchain.clock_mhz_for(7.0) == pytest.approx(100.0)     # 30 % of 10 ns for routing
+    with pytest.raises(RuntimeError, match="no arrival time"):
+        toolchain.parse_sta("nothing")

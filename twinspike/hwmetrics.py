@@ -9,7 +9,8 @@
   image's last pixel to the end of its last fire scan. SOPs are the sequencer's own counter of
   the lane additions it performed (padding lanes excluded), which equals the evaluator's count.
 * ``GSOPS = SOPs / (cycles / f_clk)`` at a stated clock (100 MHz by default: an assumption,
-  not timing closure).
+  not timing closure), and at the clock the synthesised top's cell-delay estimate supports
+  (Yosys ``sta`` with the Xilinx cell delays, no routing, 30 % of the period left for routing).
 * Resources: Yosys ``synth_xilinx -family xc7`` LUT/FF/DSP/BRAM36 of the **whole top**
   (``hw/top.py``: the sequencer -- the one engine every layer time-shares, with all its
   memories -- behind the AXI register file and stream adapters) at those parameters, and
@@ -69,6 +70,18 @@ class HwMetrics:
         """``SOPs / (cycles / f_clk)`` over all images, in 1e9 SOP/s."""
         seconds = self.cycles.sum() / (self.clock_mhz * 1e6)
         return float(self.sops.sum() / seconds / 1e9)
+
+    @property
+    def met_clock_mhz(self) -> float | None:
+        """The clock the cell-delay estimate supports with a routing margin (None without
+        synthesis): ``hw/toolchain.clock_mhz_for``."""
+        from twinspike.hw.toolchain import clock_mhz_for
+
+        r = self.resources
+        return None if r is None or r.arrival_ns is None else clock_mhz_for(r.arrival_ns)
+
+    def gsops_at(self, clock_mhz: float) -> float:
+        return self.gsops * clock_mhz / self.clock_mhz
 
     @property
     def fits(self) -> bool:
@@ -135,7 +148,7 @@ def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = 
         from twinspike.hw import toolchain
         from twinspike.hw import top as hw_top
 
-        resources = toolchain.synth_xc7(hw_top.top(params), "accelerator_top")
+        resources = toolchain.synth_xc7(hw_top.top(params), "accelerator_top", timing=True)
     return HwMetrics(len(images), T, params, float(clock_mhz), agrees,
                      bool(np.array_equal(cycles, model.cycles)), cycles,
                      np.array([r["sops"] for r in records], dtype=np.int64), compiled, resources)
@@ -173,6 +186,12 @@ def report(m: HwMetrics, title: str = "") -> str:
                   + ("fits" if m.fits else "**does not fit**")
                   + f" the xc7z020 ({XC7Z020['lut']:,} LUT, {XC7Z020['ff']:,} FF, "
                     f"{XC7Z020['dsp']} DSP, {XC7Z020['bram36']} BRAM36)",
+                  f"- timing estimate (Yosys sta, Xilinx cell delays, no routing): worst arrival "
+                  f"{r.arrival_ns:.2f} ns; leaving 30 % of the period for routing the clock is "
+                  f"at most {m.met_clock_mhz:.1f} MHz, where the GSOPS are "
+                  f"{m.gsops_at(m.met_clock_mhz):.4g}"
+                  + ("" if m.met_clock_mhz >= m.clock_mhz else
+                     f" (the {m.clock_mhz:g} MHz above is not supported by this estimate)"),
                   f"- GSOPS per DSP: {_per(m.gsops, r.dsp, 'n/a (no DSP used)')}   "
                   f"[paper: {PAPER['gops_per_dsp']} GOPS/DSP]",
                   f"- GSOPS per 1k LUT: {_per(m.gsops, r.lut / 1000, 'n/a')}"]
