@@ -85,7 +85,7 @@ from twinspike.hw.layer_sequencer import (COUNTER_BITS, ERR_PIXELS, IMAGE_MEMORI
                                           memory_words, read_result, word_bits)
 from twinspike.hw.toolchain import bench_clock
 from twinspike.sw.axi import AxiLiteParams, AxisParams
-from twinspike.sw.layer_sequencer import AcceleratorParams, Images, decode_table
+from twinspike.sw.layer_sequencer import AcceleratorParams, Images, decode_table, run_image
 from twinspike.sw.register_map import (DATA_BITS, ERROR, MEMORIES, REGISTERS, RESP_OKAY,
                                        chunks_per_word, field_value, memory_writes, offset)
 
@@ -741,7 +741,9 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     tvalid, tready, tdata, tlast = s["s_axis_tvalid"], s["s_axis_tready"], s["s_axis_tdata"], s["s_axis_tlast"]
     mvalid, mready, mdata, mlast = s["m_axis_tvalid"], s["m_axis_tready"], s["m_axis_tdata"], s["m_axis_tlast"]
     interrupt = s["interrupt"]
-    wait_limit = 200_000                                   # cycles to wait for the interrupt
+    # Cycles to wait for the interrupt: twice what the cycle model and the streams need.
+    model = sum(run_image(images, x, T)[5] for x in pixels)
+    wait_limit = 2 * (model + 4 * n_beats + 64 * len(pixels)) + 10_000
     clock = bench_clock(clk)
 
     @instance
