@@ -43,7 +43,8 @@ def test_synth_markdown_all_rewrites_only_the_readme_block(yosys, tmp_path, monk
     # Synthesising all nine blocks takes minutes; the table's plumbing is what is tested here
     # (tests/test_equivalence.py synthesises every block for real).
     monkeypatch.setattr(toolchain, "synth_xc7",
-                        lambda inst, name, workdir=None: toolchain.Resources(1, 2, 0, 0.5, {}))
+                        lambda inst, name, workdir=None, timing=False:
+                        toolchain.Resources(1, 2, 0, 0.5, {}))
     begin, end = markers(*SYNTH_README_BLOCK)
     readme = tmp_path / "README.md"
     readme.write_text(f"# t\n\n{begin}\nold\n{end}\n\nafter\n")
@@ -87,3 +88,17 @@ def test_verify_names_the_extra_when_the_harness_is_missing(monkeypatch, capsys)
     assert main(["hdl", "verify", "lfsr"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'twinspike[test]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_convert_and_synth_take_the_whole_designs(ghdl, yosys, tmp_path, capsys):
+    small = ["--param", "weight_depth=256", "--param", "state_depth=128", "--param",
+             "bias_depth=64", "--param", "geometry_depth=64", "--param", "spike_depth=64",
+             "--param", "input_depth=64", "--param", "table_depth=256"]
+    assert main(["hdl", "convert", "accelerator_top", "--out", str(tmp_path / "top"), "--check",
+                 *small]) == 0
+    assert "accelerator_top: AcceleratorParams(" in capsys.readouterr().out
+    assert main(["hdl", "synth", "layer_sequencer", "--timing", *small]) == 0
+    out = capsys.readouterr().out
+    assert "layer_sequencer: LUT=" in out and "arrival=" in out and "MHz with 30 %" in out
+    assert main(["hdl", "verify", "accelerator_top"]) == 2         # the levels cover blocks
+    assert "unknown block 'accelerator_top'" in capsys.readouterr().err

@@ -18,29 +18,38 @@ class UsageError(Exception):
 
 
 def _parse_params(name: str, pairs: list[str]):
+    import importlib
+
     from twinspike.options import params_from_pairs
 
-    hw = block_module(name, "hw")
+    hw = importlib.import_module(TOPS[name]) if name in TOPS else block_module(name, "hw")
     try:
         return hw, params_from_pairs(hw.Params, pairs)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _selected(args) -> list[str]:
+#: Whole designs ``hdl convert`` and ``hdl synth`` also take by name (their proofs are
+#: tests/test_layer_sequencer.py, test_top.py and test_glm_top.py, not the block levels).
+TOPS = {"layer_sequencer": "twinspike.hw.layer_sequencer", "accelerator_top": "twinspike.hw.top",
+        "glm_top": "twinspike.hw.glm_top"}
+
+
+def _selected(args, tops: bool = False) -> list[str]:
+    names = list(BLOCKS) + (list(TOPS) if tops else [])
     if args.all:
         return list(BLOCKS)
     if not args.block:
-        raise UsageError("name a block or pass --all (blocks: " + ", ".join(BLOCKS) + ")")
-    if args.block not in BLOCKS:
-        raise UsageError(f"unknown block {args.block!r}: expected one of {', '.join(BLOCKS)}")
+        raise UsageError("name a block or pass --all (blocks: " + ", ".join(names) + ")")
+    if args.block not in names:
+        raise UsageError(f"unknown block {args.block!r}: expected one of {', '.join(names)}")
     return [args.block]
 
 
 def cmd_hdl_convert(args) -> int:
     from twinspike.hw import toolchain
 
-    names = _selected(args)
+    names = _selected(args, tops=True)
     if args.all and args.param:
         raise UsageError("--param applies to one block, not --all")
     for name in names:
@@ -69,15 +78,18 @@ def cmd_hdl_synth(args) -> int:
     from twinspike.hw import toolchain
 
     rows = []
-    for name in _selected(args):
+    for name in _selected(args, tops=True):
         hw, p = _parse_params(name, args.param)
-        res = toolchain.synth_xc7(hw.top(p), name)
+        res = toolchain.synth_xc7(hw.top(p), name, timing=args.timing)
         if args.markdown:
             fields = ", ".join(f"{k}={_short(v)}" for k, v in dataclasses.asdict(p).items())
             rows.append(f"| {name} | {fields} | {res.lut} | {res.ff} | {res.dsp} | "
                         f"{res.bram36:g} |")
         else:
-            print(f"{name}: {res.as_row()}   [{p}]")
+            clock = ("" if res.arrival_ns is None else
+                     f" -> <= {toolchain.clock_mhz_for(res.arrival_ns):.1f} MHz with 30 % "
+                     "left for routing")
+            print(f"{name}: {res.as_row()}{clock}   [{p}]")
     if args.markdown:
         table = ("| block | parameters | LUT | FF | DSP | BRAM36 |\n|---|---|---:|---:|---:|---:|\n"
                  + "\n".join(rows) + "\n")
@@ -127,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                            ("synth", cmd_hdl_synth, "Yosys synth_xilinx -family xc7 counts"),
                            ("verify", cmd_hdl_verify, "check a proof level on the default case")):
         p = hsub.add_parser(verb, help=text)
-        p.add_argument("block", nargs="?", help="one of: " + ", ".join(BLOCKS))
+        p.add_argument("block", nargs="?", help="one of: " + ", ".join(BLOCKS) + (
+            "; or a whole design: " + ", ".join(TOPS) if verb != "verify" else ""))
         p.add_argument("--all", action="store_true", help="every block")
         p.add_argument("--param", action="append", metavar="KEY=VALUE",
                        help="parameter override (repeatable)")
@@ -145,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="README whose marked block table --all --markdown rewrites "
                                 "(default README.md; skipped if absent or without the markers)")
             p.add_argument("--no-readme", action="store_true", help="leave the README alone")
+            p.add_argument("--timing", action="store_true",
+                           help="also a cell-delay timing estimate (Yosys sta, Xilinx cell "
+                                "delays, no routing) and the clock it supports")
         if verb == "verify":
             p.add_argument("--level", default="ghdl",
                            help="proof level of twinspike.equivalence.levels: cython, myhdl or "
