@@ -15,7 +15,9 @@ state, not the memories):
   class``, then the spike count of each output neuron; ``res_last`` on the final word.
 * ``T`` (timesteps, at least 1) is read when an image starts. Status: ``busy``; ``error``
   (:data:`ERR_MAGIC` a table without the magic word, :data:`ERR_T` ``T = 0``,
-  :data:`ERR_PIXELS` an image whose ``px_last`` came early or late; sticky until reset);
+  :data:`ERR_PIXELS` an image whose ``px_last`` came early or late, :data:`ERR_LAYERS` a table
+  whose population count is not ``layer_count``, the host's statement of what it loaded;
+  sticky until reset);
   ``cycles`` (clock edges from the edge taking the last pixel to the end of the last fire
   scan: ``sw/layer_sequencer`` ``RECORD_CYCLES``), ``sops`` (synaptic operations: per
   accumulated word, its lanes that hold a neuron) and ``saturations`` (lane additions that
@@ -43,11 +45,12 @@ from twinspike.hw.common import (address_bits, index_signal, pack_lanes, ram, ro
 from twinspike.hw.toolchain import bench_clock
 from twinspike.sw.layer_sequencer import (GEOMETRY_FIELD_BITS, HEADER_FIELDS, HEADER_WORDS,
                                           INPUT_SOURCE, KIND_CODES, MAGIC, POPULATION_FIELDS,
-                                          PROJECTION_FIELDS, AcceleratorParams, Images)
+                                          PROJECTION_FIELDS, AcceleratorParams, Images,
+                                          decode_table)
 
 Params = AcceleratorParams
 MEM_TABLE, MEM_WEIGHT, MEM_BIAS, MEM_GEOMETRY = range(4)
-ERR_MAGIC, ERR_T, ERR_PIXELS = 1, 2, 3
+ERR_MAGIC, ERR_T, ERR_PIXELS, ERR_LAYERS = 1, 2, 3, 5
 FIELD_BITS = 32
 COUNTER_BITS = 48
 T_BITS = 16
@@ -174,8 +177,8 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
 
 @block
 def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_ready, px_data,
-                    px_last, res_valid, res_ready, res_data, res_last, T, table_base, busy,
-                    error, cycles, sops, saturations, p: AcceleratorParams):
+                    px_last, res_valid, res_ready, res_data, res_last, T, table_base,
+                    layer_count, busy, error, cycles, sops, saturations, p: AcceleratorParams):
     if not isinstance(p, AcceleratorParams):
         raise ValueError(f"layer_sequencer expects AcceleratorParams, got {type(p).__name__}")
     P, w, m, ib, sw = p.lanes, p.weight_bits, p.membrane_bits, p.input_bits, p.spike_word_bits
@@ -433,6 +436,9 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                     state.next = st.ERR
             elif rf == HDR_N_POPULATIONS:
                 n_pop.next = d[A:]
+                if d != layer_count:
+                    error.next = ERR_LAYERS
+                    state.next = st.ERR
             elif rf == HDR_MEMBRANE_MIN:
                 lo.next = d[m + 1:].signed()
             elif rf == HDR_MEMBRANE_MAX:
@@ -868,6 +874,7 @@ def ports(p: AcceleratorParams) -> dict:
                 res_valid=Signal(bool(0)), res_ready=Signal(bool(0)),
                 res_data=unsigned_signal(32), res_last=Signal(bool(0)),
                 T=unsigned_signal(T_BITS), table_base=unsigned_signal(ld_addr_bits(p)),
+                layer_count=unsigned_signal(16),
                 busy=Signal(bool(0)), error=unsigned_signal(4),
                 cycles=unsigned_signal(COUNTER_BITS), sops=unsigned_signal(COUNTER_BITS),
                 saturations=unsigned_signal(COUNTER_BITS))
@@ -922,7 +929,7 @@ CHUNK = 16
 
 
 @block
-def testbench(images: Images, pixels, T: int):
+def testbench(images: Images, pixels, T: int, layer_count: int | None = None):
     """Self-checking bench: loads ``images`` through the load port, then streams every image
     of ``pixels[B, n_inputs]`` (valid/ready, ``px_last`` on each image's last pixel) and takes
     the result words with ``res_ready`` low every fourth cycle (back-pressure). Prints ``r
@@ -954,7 +961,9 @@ def testbench(images: Images, pixels, T: int):
     res_valid, res_ready, res_data, res_last = (s["res_valid"], s["res_ready"], s["res_data"],
                                                 s["res_last"])
     T_in, cycles, sops, error = s["T"], s["cycles"], s["sops"], s["error"]
-    saturations, table_base = s["saturations"], s["table_base"]
+    saturations, table_base, layers_in = s["saturations"], s["table_base"], s["layer_count"]
+    n_layers = (decode_table(images.table)[0]["n_populations"] if layer_count is None
+                else int(layer_count))
     width = len(ld_data)
 
     @always_comb
@@ -965,6 +974,7 @@ def testbench(images: Images, pixels, T: int):
         res_ready.next = tick != 3
         T_in.next = T
         table_base.next = 0
+        layers_in.next = n_layers
 
     @always_seq(clk.posedge, reset=rst)
     def feed():
@@ -1034,7 +1044,10 @@ def parse_lines(images: Images, lines: list[str]) -> list[dict]:
     return out
 
 
-def run_bench(images: Images, pixels, T: int, vcd=None) -> list[dict]:
+def run_bench(images: Images, pixels, T: int, vcd=None,
+              layer_count: int | None = None) -> list[dict]:
     """Simulate :func:`testbench` in MyHDL and parse what it printed (``vcd``: also write a
-    value-change dump of the run there)."""
-    return parse_lines(images, toolchain.run_myhdl(testbench(images, pixels, T), vcd))
+    value-change dump of the run there; ``layer_count``: what the host claims, default the
+    table's)."""
+    return parse_lines(images, toolchain.run_myhdl(testbench(images, pixels, T, layer_count),
+                                                   vcd))

@@ -34,9 +34,9 @@ Run control (what the registers mean to this core):
   (the image's ``px_last`` came early or late) becomes 3 ``INPUT_SHORT`` when the offending
   pixel carried ``TLAST`` (it came before the input layer's last pixel) and 4 ``INPUT_LONG``
   when it did not (the input layer's last pixel came without ``TLAST``). Code 5
-  (``LAYER_COUNT``) is not raised by this core: the sequencer does not expose the table's
-  population count, so ``LAYER_COUNT`` is informational here and the host checks it
-  (:func:`check_layer_count`, used by :func:`host_setup`).
+  (``LAYER_COUNT``): the sequencer compares the table's population count with ``LAYER_COUNT``
+  when an image starts (the host's statement of what it loaded); :func:`host_setup` also
+  checks it before writing anything (:func:`check_layer_count`).
 * ``CYCLES``, ``SOPS``, ``SATURATION``: totals over the run's images of the sequencer's
   per-image counters (``cycles``: compute cycles from an image's last pixel to the end of its
   last fire scan, ``sw/layer_sequencer`` ``run(...).cycles``; ``SATURATION`` stops at
@@ -184,6 +184,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     regs = axi_lite_regs(clk, rst, axi, core, REGISTERS, axi_p)
     control, status, irq_set = core.control, core.status, core.irq_set
     t_reg, table_base_reg, images_reg = core.t, core.table_base, core.images
+    layer_count_reg = core.layer_count
     cycles_lo, cycles_hi, sops_lo, sops_hi = core.cycles_lo, core.cycles_hi, core.sops_lo, core.sops_hi
     error_reg, saturation = core.error, core.saturation
     mem_select, mem_addr, mem_data, mem_data_we = (core.mem_select, core.mem_addr, core.mem_data,
@@ -198,12 +199,13 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     px_data = unsigned_signal(p.input_bits)
     res_valid, res_ready, res_last = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     res_data = unsigned_signal(RESULT_BITS)
-    seq_T, seq_base = unsigned_signal(T_BITS), unsigned_signal(AB)
+    seq_T, seq_base, seq_layers = unsigned_signal(T_BITS), unsigned_signal(AB), unsigned_signal(16)
     seq_busy, seq_error = Signal(bool(0)), unsigned_signal(4)
     seq_cycles, seq_sops, seq_sat = (unsigned_signal(COUNTER_BITS) for _ in range(3))
     seq = layer_sequencer(clk, seq_rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_ready,
                           px_data, px_last, res_valid, res_ready, res_data, res_last, seq_T,
-                          seq_base, seq_busy, seq_error, seq_cycles, seq_sops, seq_sat, p)
+                          seq_base, seq_layers, seq_busy, seq_error, seq_cycles, seq_sops,
+                          seq_sat, p)
 
     # The stream adapters; the pixel stream is open only for the run's images.
     in_open = Signal(bool(0))
@@ -247,6 +249,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     def to_sequencer():
         seq_T.next = t_reg
         seq_base.next = table_base_reg[AB:]
+        seq_layers.next = layer_count_reg
 
     @always_comb
     def to_registers():
@@ -401,8 +404,9 @@ def top(p: AcceleratorParams = AcceleratorParams(), axi_p: AxiLiteParams = AxiLi
 
 
 def check_layer_count(images: Images, layer_count: int) -> None:
-    """The host-side ``LAYER_COUNT`` check (the core does not raise ``ERROR`` 5): raise
-    ``ValueError`` when ``layer_count`` differs from the table's population count."""
+    """The host-side ``LAYER_COUNT`` check (the core raises ``ERROR`` 5 for the same
+    mismatch): raise ``ValueError`` when ``layer_count`` differs from the table's population
+    count."""
     n = decode_table(images.table)[0]["n_populations"]
     if layer_count != n:
         raise ValueError(f"LAYER_COUNT={layer_count}, but the layer table has {n} populations "

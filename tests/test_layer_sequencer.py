@@ -230,3 +230,13 @@ def test_converted_sequencer_runs_digits_in_ghdl_like_the_cython_evaluator(name,
     np.testing.assert_array_equal([r["counts"] for r in records], fast.counts)
     np.testing.assert_array_equal([r["sops"] for r in records], fast.sops)
     np.testing.assert_array_equal([r["cycles"] for r in records], model.cycles)
+
+
+def test_a_wrong_layer_count_is_error_5_and_runs_nothing():
+    from twinspike.hw import layer_sequencer as hw
+
+    net = _residual_net()
+    compiled = seq.compile_network(net, seq.AcceleratorParams(lanes=3, **SMALL))
+    images = np.random.default_rng(0).integers(0, 256, size=(1, 36))
+    records = hw.run_bench(compiled, images, 2, layer_count=3)
+    assert records == [{"error": hw.ERR_LAYERS}] and hw.ERR_LAYERS == 5

@@ -180,11 +180,26 @@ def test_errors_are_reported_and_a_soft_reset_recovers():
     assert_matches(records, seen["good"], want, net.n_outputs)
 
 
-def test_layer_count_is_checked_on_the_host_side():
+def test_layer_count_is_checked_on_the_host_side_and_by_the_core():
     compiled = seq.compile_network(tiny_net(), TINY)
     ht.check_layer_count(compiled, 1)
     with pytest.raises(ValueError, match="LAYER_COUNT=2, but the layer table has 1 population"):
         ht.host_setup(compiled, 3, 1, layer_count=2)
+    pixels = np.random.default_rng(5).integers(1, 256, size=(1, 4))
+    seen = {}
+
+    def scenario(host):
+        yield from host.writes(ht.host_setup(compiled, 3, 1))
+        yield from host.write(rm.offset("LAYER_COUNT"), 2)     # a host that skips the check
+        host.beats += ht.pixel_beats(pixels)
+        yield from host.write(rm.offset("CONTROL"), ht.start_word())
+        yield from ht.wait_end(host)
+        yield from ht.read_regs(host)
+        seen.update(host.regs)
+
+    host = ht.simulate_host(TINY, scenario)
+    assert seen["STATUS"] == ERR and seen["ERROR"] == rm.ERROR["LAYER_COUNT"] == 5
+    assert host.results == []
 
 
 def test_window_writes_follow_the_register_map_layout():
