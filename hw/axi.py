@@ -704,3 +704,75 @@ def run_stream_bench(direction: str, p: AxisParams, words, lasts, willing, ready
     tb = stream_testbench(direction, p, words, lasts, willing, ready)
     return parse_stream_lines(toolchain.run_myhdl(tb))
 
+# ----------------------------------------------------------------------------- bench master
+
+#: Operations of :func:`bench_master`'s program.
+OP_WRITE, OP_READ, OP_WAIT = 0, 1, 2
+
+
+@block
+def bench_master(clk, aresetn, awvalid, awready, awaddr, wvalid, wready, wdata, wstrb, bvalid,
+                 bready, bresp, arvalid, arready, araddr, rvalid, rready, rdata, interrupt, oi,
+                 op_kind, op_addr, op_data, n_ops: int, wait_limit: int):
+    """The convertible AXI4-Lite master of the top-level benches: holds ``aresetn`` low for
+    three cycles, then plays ``n_ops`` operations from ROMs indexed by ``oi`` (``op_kind``:
+    :data:`OP_WRITE` -- AW and W together, B accepted at once, ``b addr resp`` printed unless
+    OKAY; :data:`OP_READ` -- ``R addr value`` printed; :data:`OP_WAIT` -- until ``interrupt``,
+    at most ``wait_limit`` cycles, else ``t cycles`` printed), then prints ``done`` and stops
+    the simulation."""
+
+    @instance
+    def master():
+        aresetn.next = 0
+        for i in range(3):
+            yield clk.posedge
+        yield clk.negedge
+        aresetn.next = 1
+        wstrb.next = 0xF
+        for k in range(n_ops):
+            oi.next = k
+            yield clk.negedge
+            if op_kind == OP_WRITE:
+                awaddr.next = op_addr
+                wdata.next = op_data
+                awvalid.next = 1
+                wvalid.next = 1
+                bready.next = 1
+                finished = False
+                while not finished:
+                    yield clk.posedge
+                    if awvalid and awready:
+                        awvalid.next = 0
+                    if wvalid and wready:
+                        wvalid.next = 0
+                    if bvalid and bready:
+                        finished = True
+                        if bresp != 0:
+                            print("b %d %d" % (op_addr, bresp))
+                    yield clk.negedge
+                bready.next = 0
+            elif op_kind == OP_READ:
+                araddr.next = op_addr
+                arvalid.next = 1
+                rready.next = 1
+                finished = False
+                while not finished:
+                    yield clk.posedge
+                    if arvalid and arready:
+                        arvalid.next = 0
+                    if rvalid and rready:
+                        finished = True
+                        print("R %d %s" % (op_addr, rdata))
+                    yield clk.negedge
+                rready.next = 0
+            else:
+                waited = 0
+                while not interrupt and waited < wait_limit:
+                    yield clk.negedge
+                    waited += 1
+                if not interrupt:
+                    print("t %d" % waited)          # no interrupt: a line MyHDL never prints
+        print("done")
+        raise StopSimulation()
+
+    return master

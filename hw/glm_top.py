@@ -69,7 +69,8 @@ from myhdl import (ResetSignal, Signal, StopSimulation, always, always_comb, alw
                    concat, enum, instance, intbv, modbv)
 
 from twinspike.hw import toolchain
-from twinspike.hw.axi import axi_lite_regs, axis_input, axis_output, core_ports
+from twinspike.hw.axi import (OP_READ, OP_WAIT, OP_WRITE, axi_lite_regs, axis_input, axis_output,
+                              bench_master, core_ports)
 from twinspike.hw.common import index_signal, rom_driver, rom_values, unsigned_signal
 from twinspike.hw.glm_neuron import glm_neuron
 from twinspike.hw.glm_neuron import ports as unit_ports
@@ -559,7 +560,6 @@ def run_batch(host: Host, p: GlmNeuronParams, weights, biases, spikes, T: int | 
 
 # ----------------------------------------------------------------------------- convertible bench
 
-OP_WRITE, OP_READ, OP_WAIT = 0, 1, 2
 BENCH_READS = ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
                "SATURATION", "VERSION", "HW_PARAMS")
 SOURCE_PATTERN = (1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1)
@@ -642,59 +642,9 @@ def testbench(p: GlmNeuronParams, weights, biases, spikes, axi_p: AxiLiteParams 
     wait_limit = n_samples * per_sample + 1000
     clock = bench_clock(clk)
 
-    @instance
-    def master():
-        aresetn.next = 0
-        for i in range(3):
-            yield clk.posedge
-        yield clk.negedge
-        aresetn.next = 1
-        wstrb.next = 0xF
-        for k in range(n_ops):
-            oi.next = k
-            yield clk.negedge
-            if op_kind == OP_WRITE:
-                awaddr.next = op_addr
-                wdata.next = op_data
-                awvalid.next = 1
-                wvalid.next = 1
-                bready.next = 1
-                finished = False
-                while not finished:
-                    yield clk.posedge
-                    if awvalid and awready:
-                        awvalid.next = 0
-                    if wvalid and wready:
-                        wvalid.next = 0
-                    if bvalid and bready:
-                        finished = True
-                        if bresp != 0:
-                            print("b %d %d" % (op_addr, bresp))
-                    yield clk.negedge
-                bready.next = 0
-            elif op_kind == OP_READ:
-                araddr.next = op_addr
-                arvalid.next = 1
-                rready.next = 1
-                finished = False
-                while not finished:
-                    yield clk.posedge
-                    if arvalid and arready:
-                        arvalid.next = 0
-                    if rvalid and rready:
-                        finished = True
-                        print("R %d %s" % (op_addr, rdata))
-                    yield clk.negedge
-                rready.next = 0
-            else:
-                waited = 0
-                while not interrupt and waited < wait_limit:
-                    yield clk.negedge
-                    waited += 1
-                if not interrupt:
-                    print("t %d" % waited)
-        print("done")
-        raise StopSimulation()
+    master = bench_master(clk, aresetn, awvalid, awready, awaddr, wvalid, wready, wdata, wstrb,
+                          bvalid, bready, bresp, arvalid, arready, araddr, rvalid, rready, rdata,
+                          interrupt, oi, op_kind, op_addr, op_data, n_ops, wait_limit)
 
     @instance
     def source():

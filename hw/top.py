@@ -78,7 +78,8 @@ from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_com
                    block, concat, instance, intbv, modbv)
 
 from twinspike.hw import toolchain
-from twinspike.hw.axi import axi_lite_regs, axis_input, axis_output, core_ports
+from twinspike.hw.axi import (OP_READ, OP_WAIT, OP_WRITE, axi_lite_regs, axis_input, axis_output,
+                              bench_master, core_ports)
 from twinspike.hw.common import index_signal, rom_driver, rom_values, unsigned_signal
 from twinspike.hw.layer_sequencer import (COUNTER_BITS, ERR_PIXELS, IMAGE_MEMORIES, T_BITS,
                                           layer_sequencer, ld_addr_bits, ld_data_bits,
@@ -659,7 +660,6 @@ def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = Tru
 
 # ----------------------------------------------------------------------------- convertible bench
 
-OP_WRITE, OP_READ, OP_WAIT = 0, 1, 2
 #: Registers the bench reads (and prints) after the run.
 BENCH_READS = ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
                "SATURATION", "VERSION", "HW_PARAMS")
@@ -750,59 +750,9 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     wait_limit = 2 * (model + 4 * n_beats + 64 * len(pixels)) + 10_000
     clock = bench_clock(clk)
 
-    @instance
-    def master():
-        aresetn.next = 0
-        for i in range(3):
-            yield clk.posedge
-        yield clk.negedge
-        aresetn.next = 1
-        wstrb.next = 0xF
-        for k in range(n_ops):
-            oi.next = k
-            yield clk.negedge
-            if op_kind == OP_WRITE:
-                awaddr.next = op_addr
-                wdata.next = op_data
-                awvalid.next = 1
-                wvalid.next = 1
-                bready.next = 1
-                finished = False
-                while not finished:
-                    yield clk.posedge
-                    if awvalid and awready:
-                        awvalid.next = 0
-                    if wvalid and wready:
-                        wvalid.next = 0
-                    if bvalid and bready:
-                        finished = True
-                        if bresp != 0:
-                            print("b %d %d" % (op_addr, bresp))
-                    yield clk.negedge
-                bready.next = 0
-            elif op_kind == OP_READ:
-                araddr.next = op_addr
-                arvalid.next = 1
-                rready.next = 1
-                finished = False
-                while not finished:
-                    yield clk.posedge
-                    if arvalid and arready:
-                        arvalid.next = 0
-                    if rvalid and rready:
-                        finished = True
-                        print("R %d %s" % (op_addr, rdata))
-                    yield clk.negedge
-                rready.next = 0
-            else:
-                waited = 0
-                while not interrupt and waited < wait_limit:
-                    yield clk.negedge
-                    waited += 1
-                if not interrupt:
-                    print("t %d" % waited)          # no interrupt: a line MyHDL never prints
-        print("done")
-        raise StopSimulation()
+    master = bench_master(clk, aresetn, awvalid, awready, awaddr, wvalid, wready, wdata, wstrb,
+                          bvalid, bready, bresp, arvalid, arready, araddr, rvalid, rready, rdata,
+                          interrupt, oi, op_kind, op_addr, op_data, n_ops, wait_limit)
 
     @instance
     def source():
