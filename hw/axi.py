@@ -36,10 +36,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
-                   instance, intbv)
+                   instance, intbv, modbv)
 
 from twinspike.hw import toolchain
-from twinspike.hw.common import rom_driver, rom_values, unsigned_signal
+from twinspike.hw.common import index_signal, rom_driver, rom_values, unsigned_signal
 from twinspike.hw.toolchain import bench_clock
 from twinspike.sw.axi import (STREAM_OUTPUTS, AxiLiteParams, AxisParams, check_transactions,
                               core_inputs, output_ports, pulse_ports, set_inputs)
@@ -776,3 +776,128 @@ def bench_master(clk, aresetn, awvalid, awready, awaddr, wvalid, wready, wdata, 
         raise StopSimulation()
 
     return master
+
+
+# ----------------------------------------------------------------------------- top-level benches
+# The convertible bench around a top with these ports (hw/top.py, hw/glm_top.py): an AXI4-Lite
+# master playing a program from ROMs, a stream source with gaps and a sink with stalls.
+
+#: Registers a top-level bench reads (and prints) after its run, then ``IRQ`` and ``STATUS``
+#: again after clearing ``IRQ``.
+BENCH_READS = ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
+               "SATURATION", "VERSION", "HW_PARAMS")
+#: Stall patterns of the benches (period 16): the source's willingness and the sink's TREADY.
+SOURCE_PATTERN = (1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1)
+SINK_PATTERN = (1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1)
+
+
+def bench_ops(setup_writes, start_word: int) -> list[tuple[int, int, int]]:
+    """``(op, addr, data)``: the setup writes, the start, wait for the interrupt, read
+    :data:`BENCH_READS`, clear ``IRQ`` and read ``IRQ`` and ``STATUS`` again."""
+    offset = {r.name: r.offset for r in REGISTERS}
+    ops = [(OP_WRITE, a, d) for a, d in setup_writes]
+    ops.append((OP_WRITE, offset["CONTROL"], start_word))
+    ops.append((OP_WAIT, 0, 0))
+    ops += [(OP_READ, offset[n], 0) for n in BENCH_READS]
+    ops += [(OP_WRITE, offset["IRQ"], 1), (OP_READ, offset["IRQ"], 0),
+            (OP_READ, offset["STATUS"], 0)]
+    return ops
+
+
+@block
+def bench_harness(s: dict, ops, beats, wait_limit: int, axi_p: AxiLiteParams):
+    """Everything of a top-level bench but the top: the ROM-driven master of ``ops``
+    (:func:`bench_master`), a source streaming ``beats`` (``(TDATA, TLAST)``) with the gaps
+    of :data:`SOURCE_PATTERN` from the end of reset, a sink taking result words with the
+    stalls of :data:`SINK_PATTERN` and printing ``r word last``, and the clock. ``s``: the
+    top's ports, ``aresetn`` a reset signal the master drives."""
+    clk, aresetn = s["aclk"], s["aresetn"]
+    n_ops, n_beats = len(ops), len(beats)
+    oi, bi = index_signal(n_ops + 1), index_signal(n_beats + 1)
+    op_kind, op_addr, op_data = unsigned_signal(2), unsigned_signal(axi_p.addr_bits), unsigned_signal(32)
+    px_d, px_l = unsigned_signal(len(s["s_axis_tdata"])), unsigned_signal(1)
+    roms = [rom_driver(oi, op_kind, rom_values([o[0] for o in ops] + [0])),
+            rom_driver(oi, op_addr, rom_values([o[1] for o in ops] + [0])),
+            rom_driver(oi, op_data, rom_values([o[2] for o in ops] + [0])),
+            rom_driver(bi, px_d, rom_values([b[0] for b in beats] + [0])),
+            rom_driver(bi, px_l, rom_values([b[1] for b in beats] + [0]))]
+    tick = Signal(modbv(0)[4:])
+    src_pat, sink_pat = rom_values(SOURCE_PATTERN), rom_values(SINK_PATTERN)
+    awvalid, awready, awaddr = s["s_axi_awvalid"], s["s_axi_awready"], s["s_axi_awaddr"]
+    wvalid, wready, wdata, wstrb = s["s_axi_wvalid"], s["s_axi_wready"], s["s_axi_wdata"], s["s_axi_wstrb"]
+    bvalid, bready, bresp = s["s_axi_bvalid"], s["s_axi_bready"], s["s_axi_bresp"]
+    arvalid, arready, araddr = s["s_axi_arvalid"], s["s_axi_arready"], s["s_axi_araddr"]
+    rvalid, rready, rdata = s["s_axi_rvalid"], s["s_axi_rready"], s["s_axi_rdata"]
+    tvalid, tready, tdata, tlast = s["s_axis_tvalid"], s["s_axis_tready"], s["s_axis_tdata"], s["s_axis_tlast"]
+    mvalid, mready, mdata, mlast = s["m_axis_tvalid"], s["m_axis_tready"], s["m_axis_tdata"], s["m_axis_tlast"]
+    interrupt = s["interrupt"]
+    clock = bench_clock(clk)
+
+    master = bench_master(clk, aresetn, awvalid, awready, awaddr, wvalid, wready, wdata, wstrb,
+                          bvalid, bready, bresp, arvalid, arready, araddr, rvalid, rready, rdata,
+                          interrupt, oi, op_kind, op_addr, op_data, n_ops, wait_limit)
+
+    @instance
+    def source():
+        w = intbv(0)[1:]
+        holding = False
+        n = 0
+        yield aresetn.posedge
+        while True:
+            yield clk.negedge
+            w[:] = src_pat[tick]
+            if n < n_beats and (holding or w == 1):
+                tvalid.next = 1
+                tdata.next = px_d
+                tlast.next = px_l[0]
+                holding = True
+            else:
+                tvalid.next = 0
+            yield clk.posedge
+            if tvalid and tready:
+                n += 1
+                bi.next = n
+                holding = False
+
+    @instance
+    def sink():
+        r = intbv(0)[1:]
+        while True:
+            yield clk.negedge
+            r[:] = sink_pat[tick]
+            mready.next = r == 1
+            yield clk.posedge
+            if mvalid and mready:
+                print("r %s %d" % (mdata, mlast))
+
+    @always_seq(clk.posedge, reset=None)
+    def ticker():
+        tick.next = tick + 1
+
+    return roms, clock, master, source, sink, ticker
+
+
+def parse_bench(lines: list[str]) -> tuple[list[tuple[int, int]], dict, list]:
+    """A top-level bench's lines: the result beats ``(word, last)``, ``regs`` (the reads of
+    :data:`BENCH_READS`, then ``IRQ_AFTER``, ``STATUS_AFTER``; 64-bit ``CYCLES``/``SOPS``
+    when all came) and the bus errors (``b``: a write's non-OKAY response, ``t``: no
+    interrupt)."""
+    words, reads, errors = [], [], []
+    for line in lines:
+        tag, *rest = line.split()
+        if tag == "r":
+            words.append((int(rest[0], 16), int(rest[1])))
+        elif tag == "R":
+            reads.append(int(rest[1], 16))
+        elif tag == "t":
+            errors.append(("no interrupt", int(rest[0])))
+        elif tag == "b":
+            errors.append((int(rest[0]), int(rest[1])))
+        else:
+            raise ValueError(f"unexpected bench line {line!r}")
+    names = BENCH_READS + ("IRQ_AFTER", "STATUS_AFTER")
+    regs = dict(zip(names, reads))
+    if len(reads) == len(names):
+        regs["CYCLES"] = regs["CYCLES_HI"] << 32 | regs["CYCLES_LO"]
+        regs["SOPS"] = regs["SOPS_HI"] << 32 | regs["SOPS_LO"]
+    return words, regs, errors

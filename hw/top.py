@@ -78,9 +78,9 @@ from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_com
                    block, concat, instance, intbv, modbv)
 
 from twinspike.hw import toolchain
-from twinspike.hw.axi import (OP_READ, OP_WAIT, OP_WRITE, axi_lite_regs, axis_input, axis_output,
-                              bench_master, core_ports)
-from twinspike.hw.common import index_signal, rom_driver, rom_values, unsigned_signal
+from twinspike.hw.axi import (axi_lite_regs, axis_input, axis_output, bench_harness, bench_ops,
+                              core_ports, parse_bench)
+from twinspike.hw.common import unsigned_signal
 from twinspike.hw.layer_sequencer import (COUNTER_BITS, ERR_PIXELS, IMAGE_MEMORIES, T_BITS,
                                           layer_sequencer, ld_addr_bits, ld_data_bits,
                                           memory_words, read_result, word_bits)
@@ -660,26 +660,14 @@ def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = Tru
 
 # ----------------------------------------------------------------------------- convertible bench
 
-#: Registers the bench reads (and prints) after the run.
-BENCH_READS = ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
-               "SATURATION", "VERSION", "HW_PARAMS")
 
 
 def bench_program(images: Images, T: int, n_images: int) -> list[tuple[int, int, int]]:
     """``(op, addr, data)``: configure and load, start, wait for the interrupt, read
-    :data:`BENCH_READS`, clear ``IRQ`` and read it again."""
-    ops = [(OP_WRITE, a, d) for a, d in host_setup(images, T, n_images)]
-    ops.append((OP_WRITE, offset("CONTROL"), start_word(True)))
-    ops.append((OP_WAIT, 0, 0))
-    ops += [(OP_READ, offset(n), 0) for n in BENCH_READS]
-    ops += [(OP_WRITE, offset("IRQ"), 1), (OP_READ, offset("IRQ"), 0),
-            (OP_READ, offset("STATUS"), 0)]
-    return ops
+    :data:`~twinspike.hw.axi.BENCH_READS`, clear ``IRQ`` and read it again."""
+    return bench_ops(host_setup(images, T, n_images), start_word(True))
 
 
-#: Stall patterns of the bench (period 16): the source's willingness and the sink's TREADY.
-SOURCE_PATTERN = (1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1)
-SINK_PATTERN = (1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1)
 
 
 @block
@@ -713,8 +701,8 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     """Self-checking, convertible bench of the whole top: a ROM-driven AXI4-Lite master plays
     :func:`bench_program` (AW and W together, B accepted at once; a write answered other than
     OKAY prints ``b addr resp``), a pixel source streams ``pixels`` with the gaps of
-    :data:`SOURCE_PATTERN`, a sink takes result words with the stalls of
-    :data:`SINK_PATTERN` and prints ``r word last`` per word; after the interrupt (or ``t
+    :data:`~twinspike.hw.axi.SOURCE_PATTERN`, a sink takes result words with the stalls of
+    :data:`~twinspike.hw.axi.SINK_PATTERN` and prints ``r word last`` per word; after the interrupt (or ``t
     cycles`` when none came within ``wait_limit`` cycles) the master prints ``R offset value``
     for each read. ``split``: the top is the separate entity of
     :func:`dut_instance` (for :func:`run_split_ghdl`)."""
@@ -722,99 +710,20 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     pixels = np.asarray(pixels, dtype=np.int64).reshape(len(pixels), -1)
     s = ports(p, axi_p)
     s["aresetn"] = ResetSignal(0, active=0, isasync=False)     # in reset from time 0
-    clk, aresetn = s["aclk"], s["aresetn"]
     dut = (dut_instance if split else accelerator_top)(**s, p=p, axi_p=axi_p)
     ops = bench_program(images, T, len(pixels))
     beats = pixel_beats(pixels)
-    n_ops, n_beats = len(ops), len(beats)
-    oi, bi = index_signal(n_ops + 1), index_signal(n_beats + 1)
-    op_kind, op_addr, op_data = unsigned_signal(2), unsigned_signal(axi_p.addr_bits), unsigned_signal(32)
-    px_d, px_l = unsigned_signal(len(s["s_axis_tdata"])), unsigned_signal(1)
-    roms = [rom_driver(oi, op_kind, rom_values([o[0] for o in ops] + [0])),
-            rom_driver(oi, op_addr, rom_values([o[1] for o in ops] + [0])),
-            rom_driver(oi, op_data, rom_values([o[2] for o in ops] + [0])),
-            rom_driver(bi, px_d, rom_values([b[0] for b in beats] + [0])),
-            rom_driver(bi, px_l, rom_values([b[1] for b in beats] + [0]))]
-    tick = Signal(modbv(0)[4:])
-    src_pat, sink_pat = rom_values(SOURCE_PATTERN), rom_values(SINK_PATTERN)
-    awvalid, awready, awaddr = s["s_axi_awvalid"], s["s_axi_awready"], s["s_axi_awaddr"]
-    wvalid, wready, wdata, wstrb = s["s_axi_wvalid"], s["s_axi_wready"], s["s_axi_wdata"], s["s_axi_wstrb"]
-    bvalid, bready, bresp = s["s_axi_bvalid"], s["s_axi_bready"], s["s_axi_bresp"]
-    arvalid, arready, araddr = s["s_axi_arvalid"], s["s_axi_arready"], s["s_axi_araddr"]
-    rvalid, rready, rdata = s["s_axi_rvalid"], s["s_axi_rready"], s["s_axi_rdata"]
-    tvalid, tready, tdata, tlast = s["s_axis_tvalid"], s["s_axis_tready"], s["s_axis_tdata"], s["s_axis_tlast"]
-    mvalid, mready, mdata, mlast = s["m_axis_tvalid"], s["m_axis_tready"], s["m_axis_tdata"], s["m_axis_tlast"]
-    interrupt = s["interrupt"]
     # Cycles to wait for the interrupt: twice what the cycle model and the streams need.
     model = sum(run_image(images, x, T)[5] for x in pixels)
-    wait_limit = 2 * (model + 4 * n_beats + 64 * len(pixels)) + 10_000
-    clock = bench_clock(clk)
-
-    master = bench_master(clk, aresetn, awvalid, awready, awaddr, wvalid, wready, wdata, wstrb,
-                          bvalid, bready, bresp, arvalid, arready, araddr, rvalid, rready, rdata,
-                          interrupt, oi, op_kind, op_addr, op_data, n_ops, wait_limit)
-
-    @instance
-    def source():
-        w = intbv(0)[1:]
-        holding = False
-        n = 0
-        yield aresetn.posedge
-        while True:
-            yield clk.negedge
-            w[:] = src_pat[tick]
-            if n < n_beats and (holding or w == 1):
-                tvalid.next = 1
-                tdata.next = px_d
-                tlast.next = px_l[0]
-                holding = True
-            else:
-                tvalid.next = 0
-            yield clk.posedge
-            if tvalid and tready:
-                n += 1
-                bi.next = n
-                holding = False
-
-    @instance
-    def sink():
-        r = intbv(0)[1:]
-        while True:
-            yield clk.negedge
-            r[:] = sink_pat[tick]
-            mready.next = r == 1
-            yield clk.posedge
-            if mvalid and mready:
-                print("r %s %d" % (mdata, mlast))
-
-    @always_seq(clk.posedge, reset=None)
-    def ticker():
-        tick.next = tick + 1
-
-    return dut, roms, clock, master, source, sink, ticker
+    wait_limit = 2 * (model + 4 * len(beats) + 64 * len(pixels)) + 10_000
+    harness = bench_harness(s, ops, beats, wait_limit, axi_p)
+    return dut, harness
 
 
 def parse_lines(lines: list[str]) -> dict:
     """The bench's lines: ``records`` (per image), ``regs`` (name -> value, the reads in
-    :data:`BENCH_READS` order, then ``IRQ_AFTER``, ``STATUS_AFTER``) and ``bus_errors``."""
-    words, reads, errors = [], [], []
-    for line in lines:
-        tag, *rest = line.split()
-        if tag == "r":
-            words.append((int(rest[0], 16), int(rest[1])))
-        elif tag == "R":
-            reads.append(int(rest[1], 16))
-        elif tag == "t":
-            errors.append(("no interrupt", int(rest[0])))
-        elif tag == "b":
-            errors.append((int(rest[0]), int(rest[1])))
-        else:
-            raise ValueError(f"unexpected bench line {line!r}")
-    names = BENCH_READS + ("IRQ_AFTER", "STATUS_AFTER")
-    regs = dict(zip(names, reads))
-    if len(reads) == len(names):
-        regs["CYCLES"] = regs["CYCLES_HI"] << 32 | regs["CYCLES_LO"]
-        regs["SOPS"] = regs["SOPS_HI"] << 32 | regs["SOPS_LO"]
+    :data:`~twinspike.hw.axi.BENCH_READS` order, then ``IRQ_AFTER``, ``STATUS_AFTER``) and ``bus_errors``."""
+    words, regs, errors = parse_bench(lines)
     return dict(records=parse_results(words), regs=regs, bus_errors=errors)
 
 
