@@ -65,8 +65,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from myhdl import (ResetSignal, Signal, StopSimulation, always, always_comb, always_seq, block,
-                   concat, enum, instance, intbv, modbv)
+from myhdl import (ResetSignal, Signal, always, always_comb, always_seq, block, concat, enum,
+                   intbv, modbv)
 
 from twinspike.hw import toolchain
 from twinspike.hw.axi import (axi_lite_regs, axis_input, axis_output, bench_harness, bench_ops,
@@ -75,8 +75,8 @@ from twinspike.hw.common import unsigned_signal
 from twinspike.hw.glm_neuron import glm_neuron
 from twinspike.hw.glm_neuron import ports as unit_ports
 from twinspike.hw.glm_neuron import weight_words
-from twinspike.hw.toolchain import bench_clock
 from twinspike.hw.top import AXI_LITE, OUTPUTS, PORT_NAMES, Host
+from twinspike.hw.top import simulate_host as top_simulate_host
 from twinspike.sw.axi import AxiLiteParams, AxisParams
 from twinspike.sw.glm_neuron import GlmNeuronParams, check_biases, check_params, check_spikes
 from twinspike.sw.register_map import (DATA_BITS, ERROR, REGISTERS, chunks_per_word, field_value,
@@ -498,32 +498,7 @@ def top(p: GlmNeuronParams = GlmNeuronParams(), axi_p: AxiLiteParams = AxiLitePa
 def simulate_host(p: GlmNeuronParams, scenario, seed: int = 0, axi_p=AxiLiteParams(), **kw):
     """Run ``scenario(host)`` (a generator function driving :class:`hw.top.Host`, the same
     bus-functional model as the IF top's) against a fresh GLM top in MyHDL; returns the host."""
-    sig = ports(p, axi_p)
-    host = Host(sig, seed=seed, **kw)
-
-    @block
-    def harness():
-        dut = glm_top(**sig, p=p, axi_p=axi_p)
-        clock = bench_clock(sig["aclk"])
-
-        @instance
-        def source():
-            yield from host.source_loop()
-
-        @instance
-        def sink():
-            yield from host.sink_loop()
-
-        @instance
-        def main():
-            yield from host.reset()
-            yield from scenario(host)
-            raise StopSimulation()
-
-        return dut, clock, source, sink, main
-
-    toolchain.simulate(harness())
-    return host
+    return top_simulate_host(p, scenario, seed, axi_p, design=glm_top, design_ports=ports, **kw)
 
 
 #: What :func:`run_batch` reads after the run.

@@ -579,15 +579,17 @@ class Host:
                 self.results.append((int(s["m_axis_tdata"]), int(s["m_axis_tlast"])))
 
 
-def simulate_host(p: AcceleratorParams, scenario, seed: int = 0, axi_p=AxiLiteParams(), **kw):
+def simulate_host(p: AcceleratorParams, scenario, seed: int = 0, axi_p=AxiLiteParams(),
+                  design=None, design_ports=None, **kw):
     """Run ``scenario(host)`` (a generator function driving :class:`Host`) against a fresh top
-    in MyHDL until it returns; returns the host."""
-    sig = ports(p, axi_p)
+    in MyHDL until it returns; returns the host. ``design``/``design_ports``: another top with
+    the same ports and its port constructor (``hw/glm_top.py``), default this one."""
+    sig = (design_ports or ports)(p, axi_p)
     host = Host(sig, seed=seed, **kw)
 
     @block
     def harness():
-        dut = accelerator_top(**sig, p=p, axi_p=axi_p)
+        dut = (design or accelerator_top)(**sig, p=p, axi_p=axi_p)
         clock = bench_clock(sig["aclk"])
 
         @instance
