@@ -90,9 +90,11 @@ def test_glm_network_file_and_compile_round_trip(compiled, tmp_path, capsys):
     assert manifest["network"]["files"] == ["glm.npz", "glm.json"]
     coe = (root / "images" / "bias.coe").read_text()
     assert coe.startswith("memory_initialization_radix=16;")
-    # --vivado is refused with one line (exit 2); a broken file names itself.
-    assert main(["compile", str(root / "glm.npz"), "--out", str(tmp_path / "v"), "--vivado"]) == 2
-    assert "not supported for GLM" in capsys.readouterr().err
+    # --param is refused with one line (exit 2: the top is generated from the network's own
+    # params; --vivado is tests/test_vivado.py's); a broken file names itself.
+    assert main(["compile", str(root / "glm.npz"), "--out", str(tmp_path / "v"), "--param",
+                 "lanes=4"]) == 2
+    assert "--param does not apply to a GLM network" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text((root / "glm.json").read_text().replace('"steps": 8',
                                                                                '"steps": 99'))
     (tmp_path / "bad.npz").write_bytes((root / "glm.npz").read_bytes())

@@ -2,38 +2,68 @@
 what can be checked without it: the files the script names exist, the VHDL it adds elaborates
 in GHDL, the address map it assigns is the register map's, the pins it connects exist, and
 the script is well-formed Tcl that runs to the end of its block-design part in ``tclsh`` with
-every Vivado command stubbed (recorded, not executed)."""
+every Vivado command stubbed (recorded, not executed). Every check runs for both designs the
+one generator writes: the IF accelerator (an IF network file) and the GLM top (a GLM network
+file, ``twinspike/glm``)."""
 import json
 import re
 import shutil
 import subprocess
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from twinspike.cli import main
 from twinspike.compile import read_images
+from twinspike.glm import deploy
+from twinspike.glm import export as glm_export
 from twinspike.hw import toolchain
 from twinspike.network import save
 from twinspike.sw import layer_sequencer as seq
 from twinspike.sw.axi import AxiLiteParams
+from twinspike.sw.glm_neuron import GlmNeuronParams
 from twinspike.sw.register_map import REGISTERS, SPAN
-from twinspike.vivado import (CELL, CORE, IP, TOP, address_map, entity_ports,
+from twinspike.vivado import (ACCELERATOR, CELL, CORE, GLM, IP, TOP, address_map, entity_ports,
                               write_vivado_project)
 
+from test_glm_top import template_network
 from test_layer_sequencer import _residual_net
 
 LANES = 4
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """The CLI's output for a small network: ``(compile folder, vivado folder, stdout)``."""
+def _same_glm_images(a, b) -> bool:
+    (pa, wa, ba), (pb, wb, bb) = deploy.read_images(a), deploy.read_images(b)
+    return pa == pb and np.array_equal(wa, wb) and np.array_equal(ba, bb)
+
+
+#: Per design: how to save a small network of it, its image files, how to compare two
+#: compile folders, its parameters as the CLI compiles them.
+DESIGNS = {
+    "accelerator": SimpleNamespace(
+        design=ACCELERATOR, save=lambda path: save(_residual_net(), path), args=[
+            "--param", f"lanes={LANES}"], memories=("table", "weight", "bias", "geometry"),
+        same=lambda a, b: read_images(a) == read_images(b),
+        params=lambda out: read_images(out).params),
+    "glm": SimpleNamespace(
+        design=GLM, save=lambda path: glm_export.save(template_network(), path), args=[],
+        memories=("weight", "bias"), same=_same_glm_images,
+        params=lambda out: deploy.read_images(out)[0]),
+}
+
+
+@pytest.fixture(scope="module", params=list(DESIGNS))
+def project(request, tmp_path_factory):
+    """The CLI's output for a small network of each design: ``(compile folder, vivado folder,
+    the design's entry of DESIGNS)``."""
+    kind = DESIGNS[request.param]
     tmp = tmp_path_factory.mktemp("viv")
-    save(_residual_net(), tmp / "net.npz")
+    kind.save(tmp / "net")
     out = tmp / "img"
-    assert main(["compile", str(tmp / "net.npz"), "--out", str(out), "--param",
-                 f"lanes={LANES}", "--vivado", "--clock-mhz", "125"]) == 0
-    return out, out / "vivado"
+    assert main(["compile", str(tmp / "net.npz"), "--out", str(out), *kind.args,
+                 "--vivado", "--clock-mhz", "125"]) == 0
+    return out, out / "vivado", kind
 
 
 def _tcl(viv):
@@ -41,25 +71,26 @@ def _tcl(viv):
 
 
 def test_every_file_the_script_names_exists(project):
-    out, viv = project
+    out, viv, kind = project
     tcl = _tcl(viv)
     named = [n for n in re.findall(r"\[file join \$script_dir ([^\]\s]+)\]", tcl)
              if "." in n]                     # files (not the project/output folders)
     assert {"hdl/pck_myhdl_011.vhd", f"hdl/{CORE}.vhd", f"hdl/{TOP}.vhd",
             "address_map.json"} <= set(named)
     images = [n for n in named if n.startswith("images/")]
-    assert {f"images/{m}.{ext}" for m in ("table", "weight", "bias", "geometry")
+    assert {f"images/{m}.{ext}" for m in kind.memories
             for ext in ("mem", "coe")} | {"images/manifest.json"} == set(images)
     for name in named:
         assert (viv / name).is_file(), name
     # The images beside the project are the compiled ones.
-    assert read_images(viv / "images") == read_images(out)
+    assert kind.same(viv / "images", out)
+    assert f"set out_name {kind.design.name}\n" in tcl
     assert "set_property FILE_TYPE {VHDL 2008} [get_files $hdl_2008]" in tcl
     assert "create_project $proj_name $proj_dir -part xc7z020clg400-1 -force" in tcl
 
 
 def test_vhdl_elaborates_and_the_connected_ports_exist(project, ghdl, tmp_path):
-    _, viv = project
+    _, viv, _ = project
     files = [viv / "hdl" / f for f in ("pck_myhdl_011.vhd", f"{CORE}.vhd", f"{TOP}.vhd")]
     toolchain.ghdl_elaborate(files, TOP, tmp_path / "work")
     top_ports = {n: (d, w) for n, d, w in entity_ports(files[2].read_text(), TOP)}
@@ -82,7 +113,7 @@ def test_vhdl_elaborates_and_the_connected_ports_exist(project, ghdl, tmp_path):
 
 
 def test_address_map_covers_the_register_map(project):
-    _, viv = project
+    out, viv, kind = project
     tcl = _tcl(viv)
     assigned = {seg: (int(off, 16), int(rng, 16), space) for off, rng, space, seg in re.findall(
         r"assign_bd_address -offset (0x[0-9A-F]+) -range (0x[0-9A-F]+) -target_address_space "
@@ -102,6 +133,8 @@ def test_address_map_covers_the_register_map(project):
     data = json.loads((viv / "address_map.json").read_text())
     assert data["registers"] == {r.name: r.offset for r in REGISTERS}
     assert data["register_span"] == SPAN and data["clock_mhz"] == 125
+    assert data["design"] == kind.design.key
+    assert data["params"] == json.loads(json.dumps(kind.design.params_doc(kind.params(out))))
     assert {s["segment"]: s["base"] for s in data["slaves"]} == {s.segment: s.base for s in amap}
     header = (viv / "twinspike_regs.h").read_text()
     assert "#define TWINSPIKE_BASE 0x43C00000u" in header
@@ -110,7 +143,7 @@ def test_address_map_covers_the_register_map(project):
 
 
 def test_ip_and_clock_settings(project):
-    _, viv = project
+    _, viv, kind = project
     tcl = _tcl(viv)
     for vlnv in IP.values():
         assert f"-vlnv {vlnv} " in tcl
@@ -121,6 +154,7 @@ def test_ip_and_clock_settings(project):
                     "CONFIG.c_sg_length_width {26}"):
         assert setting in tcl, setting
     assert "FREQ_HZ 125000000" in (viv / "hdl" / f"{TOP}.vhd").read_text()
+    assert kind.design.title in tcl
 
 
 def _balanced(text: str) -> bool:
@@ -146,7 +180,7 @@ def _balanced(text: str) -> bool:
 
 
 def test_tcl_is_well_formed_and_runs_with_stubbed_vivado(project, tmp_path):
-    _, viv = project
+    _, viv, _ = project
     tcl = _tcl(viv)
     assert _balanced(tcl)
     tclsh = shutil.which("tclsh")
@@ -179,8 +213,9 @@ def test_tcl_is_well_formed_and_runs_with_stubbed_vivado(project, tmp_path):
     assert proc.returncode != 0 and "expected bd, synth, impl or bitstream" in proc.stderr
 
 
-def test_bad_clock_is_one_line_exit_2(tmp_path, capsys):
-    save(_residual_net(), tmp_path / "net.npz")
+@pytest.mark.parametrize("kind", list(DESIGNS))
+def test_bad_clock_is_one_line_exit_2(kind, tmp_path, capsys):
+    DESIGNS[kind].save(tmp_path / "net")
     assert main(["compile", str(tmp_path / "net.npz"), "--out", str(tmp_path / "o"),
                  "--vivado", "--clock-mhz", "400"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -195,3 +230,16 @@ def test_python_api_without_images(tmp_path):
     assert "-range 0x00002000" in written["tcl"].read_text()
     with pytest.raises(ValueError, match="expected 10..250 MHz"):
         write_vivado_project(tmp_path, clock_mhz=5)
+
+
+def test_python_api_glm_design(tmp_path):
+    """The design follows the parameters' type; images must be made for the same params."""
+    p = GlmNeuronParams(n_in=10, n_out=3, n_kernels=1, tau=2, max_steps=4)
+    written = write_vivado_project(tmp_path / "a", p)
+    assert written["images"] == [] and "set out_name twinspike_glm\n" in written["tcl"].read_text()
+    assert json.loads(written["address_map"].read_text())["params"]["tau"] == 2
+    net = template_network()
+    with pytest.raises(ValueError, match="images: made for other parameters"):
+        write_vivado_project(tmp_path / "b", p, net)
+    with pytest.raises(TypeError, match="no Vivado design for dict"):
+        write_vivado_project(tmp_path / "c", {})

@@ -1,29 +1,43 @@
-"""The PYNQ driver of the accelerator (``hw/top.py`` on the Zynq-7020) and a stand-in overlay
-to try it without a board.
+"""The PYNQ drivers of the twinspike tops on the Zynq-7020 -- the IF accelerator
+(``hw/top.py``) and the GLM unit (``hw/glm_top.py``) -- and a stand-in overlay to try them
+without a board.
 
-:class:`Accelerator` talks to the top through three handles, the interfaces of PYNQ's:
+Both tops have the same ports, register map (``sw/register_map.REGISTERS``) and stream
+conventions, so one driver machinery (:class:`Driver`) serves both: it talks to a top through
+three handles, the interfaces of PYNQ's:
 
 * ``mmio`` -- the AXI4-Lite slave: ``read(offset) -> int`` and ``write(offset, value)``
   (``pynq.MMIO``); only the offsets of ``sw/register_map.REGISTERS`` are touched;
-* ``dma`` -- an AXI DMA in simple mode with ``sendchannel`` (MM2S: pixels, one beat per pixel,
-  ``uint8`` in ``TDATA``, ``TLAST`` at the end of a transfer) and ``recvchannel`` (S2MM: result
-  words, ``uint32``), each with ``transfer(buffer)``, ``wait()`` and ``idle``
-  (``pynq.lib.dma.DMA``);
+* ``dma`` -- an AXI DMA in simple mode with ``sendchannel`` (MM2S: one sample's input bytes,
+  one beat per byte, ``uint8`` in ``TDATA``, ``TLAST`` at the end of a transfer) and
+  ``recvchannel`` (S2MM: result words, ``uint32``), each with ``transfer(buffer)``,
+  ``wait()`` and ``idle`` (``pynq.lib.dma.DMA``);
 * ``allocate(shape, dtype)`` -- DMA-able buffers (``pynq.allocate``).
 
-:meth:`Accelerator.from_overlay` builds them from a bitstream on the board (``pynq`` is
-imported there and only there: it is not a dependency of twinspike). The register writes that
-configure a run and load the memory images are ``hw/top.host_setup``'s (one statement of the
-layout for the benches, the tests and this driver); results are read with
-``hw/layer_sequencer.read_result``.
+:meth:`Driver.from_overlay` builds them from a bitstream on the board (``pynq`` is imported
+there and only there: it is not a dependency of twinspike). :class:`Driver` holds what the
+tops share: the ``VERSION``/``HW_PARAMS`` check (``HW_PARAMS.input_bits`` 0 marks a GLM top),
+the memory window load with its ``MEM_ADDR`` check, the start, one DMA send and one DMA
+receive transfer per sample, status polling with timeouts, the ``ERROR`` codes and the
+recovery (soft reset, DMA stop). The subclasses hold what differs:
+
+* :class:`Accelerator` -- the IF top: compiled :class:`Images`, pixels in, classes, first-spike
+  steps and counts out. The register writes that configure a run and load the images are
+  ``hw/top.host_setup``'s; results are read with ``hw/layer_sequencer.read_result``.
+* :class:`GlmAccelerator` -- the GLM top: a GLM network (a ``twinspike compile GLM.npz``
+  folder or a :class:`~twinspike.glm.export.GlmNetwork`), spike trains in (``hw/glm_top.
+  spike_beats``), decisions, decision steps and fallback flags out (``hw/glm_top.
+  parse_results``); writes from ``hw/glm_top.host_setup``.
 
 :class:`SimulatedOverlay` is a **stand-in** with the same three handles whose calls drive the
-MyHDL top (``hw/top.accelerator_top``) simulated in a background thread: the accelerator's
-cycles, results and errors are the real top's, only much slower (thousands of cycles per
-second) and without the board's timing, caches or DMA engine.
+MyHDL top (``hw/top.accelerator_top`` for :class:`AcceleratorParams`, ``hw/glm_top.glm_top``
+for :class:`GlmNeuronParams`) simulated in a background thread: the top's cycles, results and
+errors are the real top's, only much slower (thousands of cycles per second) and without the
+board's timing, caches or DMA engine.
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import queue
@@ -36,22 +50,27 @@ from types import SimpleNamespace
 import numpy as np
 
 from twinspike.compile import read_images
+from twinspike.glm.deploy import read_network
+from twinspike.glm.export import GlmNetwork, _params_doc
+from twinspike.hw import glm_top as gt
 from twinspike.hw import top as ht
 from twinspike.hw.layer_sequencer import read_result
+from twinspike.sw.glm_neuron import GlmNeuronParams
 from twinspike.sw.layer_sequencer import AcceleratorParams, Images, decode_table
 from twinspike.sw.register_map import (ERROR_CODES, RESP_OKAY, VERSION_WORD, at, field_of,
                                        field_value, offset, register)
-from twinspike.vivado import CELL, DMA
+from twinspike.vivado import ADDRESS_MAP_FILE, CELL, DMA
 
-__all__ = ["Accelerator", "BoardResult", "BoardError", "AcceleratorError", "SimulatedOverlay"]
+__all__ = ["Driver", "Accelerator", "GlmAccelerator", "BoardResult", "GlmBoardResult",
+           "BoardError", "AcceleratorError", "SimulatedOverlay", "read_build"]
 
 #: ``HW_PARAMS`` fields, which must equal the compiled images' ``AcceleratorParams``.
 HW_FIELDS = ("lanes", "weight_bits", "membrane_bits", "input_bits")
 T_MAX = (1 << register("T").width) - 1
 STATUS_BITS = ("busy", "done", "error")
-PYNQ_MISSING = ("Accelerator.from_overlay needs the 'pynq' package, which runs on the board: "
-                "run this on a PYNQ-Z2 image (or pip install pynq there); off the board use "
-                "Accelerator(mmio, dma, allocate) or twinspike.board.SimulatedOverlay")
+PYNQ_MISSING = ("from_overlay needs the 'pynq' package, which runs on the board: run this on a "
+                "PYNQ-Z2 image (or pip install pynq there); off the board use Accelerator(mmio, "
+                "dma, allocate) / GlmAccelerator(...) or twinspike.board.SimulatedOverlay")
 
 
 class BoardError(RuntimeError):
@@ -89,20 +108,42 @@ class BoardResult:
     seconds: float
 
 
-class Accelerator:
-    """The driver (module docstring). ``poll_s``: the longest sleep between status polls
-    (they start at 20 us and double up to it)."""
+@dataclass(frozen=True)
+class GlmBoardResult:
+    """One batch on the GLM top: per sample ``decisions`` (the class), ``decision_steps``
+    (1-based timestep of the decision) and ``fallbacks`` (1: no output spiked by ``T``, the
+    class is the membrane argmax); the run's totals ``cycles`` and ``sops`` (the ``CYCLES``
+    and ``SOPS`` registers); ``seconds`` of wall time."""
+
+    decisions: np.ndarray
+    decision_steps: np.ndarray
+    fallbacks: np.ndarray
+    cycles: int
+    sops: int
+    seconds: float
+
+
+def _check_timeout(timeout) -> None:
+    if not (isinstance(timeout, numbers.Real) and timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout={timeout!r}: expected seconds > 0")
+
+
+class Driver:
+    """What the drivers of both tops share (module docstring); use :class:`Accelerator` or
+    :class:`GlmAccelerator`. ``poll_s``: the longest sleep between status polls (they start at
+    20 us and double up to it)."""
+
+    #: True for the driver of a GLM top (``HW_PARAMS.input_bits`` 0).
+    GLM = False
 
     def __init__(self, mmio, dma, allocate, poll_s: float = 0.002):
         self.mmio, self.dma, self.allocate, self.poll_s = mmio, dma, allocate, poll_s
-        self.images: Images | None = None
-        self.table_base = 0
 
     @classmethod
-    def from_overlay(cls, bitfile, ip: str = CELL, dma: str = DMA, **kw) -> "Accelerator":
+    def from_overlay(cls, bitfile, ip: str = CELL, dma: str = DMA, **kw):
         """Download ``bitfile`` with PYNQ (its ``.hwh`` beside it); ``ip`` and ``dma`` are the
         block-design cells of the top and of its AXI DMA (defaults: those of the script of
-        ``twinspike compile --vivado``, ``twinspike/vivado.py``)."""
+        ``twinspike compile --vivado``, ``twinspike/vivado.py``, for either top)."""
         try:
             import pynq
         except ImportError:
@@ -133,9 +174,10 @@ class Accelerator:
         except Exception as exc:  # noqa: BLE001 -- a message must not hide the first error
             return f"STATUS unreadable ({exc})"
 
-    def check(self, params: AcceleratorParams) -> None:
-        """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map and
-        ``HW_PARAMS`` equals ``params`` (lanes and widths; depths cannot be read back)."""
+    def _check_hardware(self, want: dict[str, int], fix: str, labels=None) -> None:
+        """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map, the
+        top is this driver's kind (IF or GLM) and ``HW_PARAMS`` has the ``want`` fields
+        (``fix``: what to do on a mismatch; ``labels``: field names for the message)."""
         version = self._read("VERSION")
         if version != VERSION_WORD:
             raise BoardError(f"VERSION reads {version:#010x}, this driver expects "
@@ -143,12 +185,139 @@ class Accelerator:
                              "register-map revision (rebuild the bitstream or update twinspike)")
         word = self._read("HW_PARAMS")
         have = {f: field_of("HW_PARAMS", word, f) for f in HW_FIELDS}
-        bad = [f"{f}: bitstream {have[f]}, images {getattr(params, f)}" for f in HW_FIELDS
-               if have[f] != getattr(params, f)]
+        glm = have["input_bits"] == 0
+        if glm != self.GLM:
+            kind, other = (("a GLM top", "GlmAccelerator") if glm
+                           else ("an IF accelerator top", "Accelerator"))
+            raise BoardError(f"HW_PARAMS={word:#010x} (input_bits {have['input_bits']}) is "
+                             f"{kind}: drive it with twinspike.board.{other}, not "
+                             f"{type(self).__name__}")
+        labels = labels or {}
+        bad = [f"{labels.get(f, f)}: bitstream {have[f]}, images {v}" for f, v in want.items()
+               if have[f] != v]
         if bad:
-            raise BoardError(f"HW_PARAMS mismatch ({'; '.join(bad)}): compile the network with "
-                             "the bitstream's parameters (twinspike compile --param ...) or load "
-                             "the matching bitstream")
+            raise BoardError(f"HW_PARAMS mismatch ({'; '.join(bad)}): {fix}")
+
+    def _load_window(self, writes) -> None:
+        """Write ``writes`` (configuration and memory-window writes); check the chunk count
+        (``MEM_ADDR``: the window cannot be read back)."""
+        if field_of("STATUS", self._read("STATUS"), "busy"):
+            raise BoardError(f"cannot load while a run is in progress ({self._state()}); "
+                             "call reset() first")
+        expect = None
+        for addr, value in writes:
+            self.mmio.write(addr, value)
+            if addr == offset("MEM_ADDR"):
+                expect = value
+            elif addr == offset("MEM_DATA"):
+                expect += 1
+        got = self._read("MEM_ADDR")
+        if expect is not None and got != expect:
+            raise BoardError(f"memory window: MEM_ADDR reads {got} after the load, expected "
+                             f"{expect} (writes were lost)")
+
+    def _begin(self, writes) -> None:
+        """Configure a run with ``writes`` (the top's ``host_setup`` without memories), clear
+        ``IRQ`` and start (the interrupt stays disabled: the driver polls)."""
+        if field_of("STATUS", self._read("STATUS"), "busy"):
+            raise BoardError(f"a run is in progress ({self._state()}); call reset() first")
+        for addr, value in writes:
+            self.mmio.write(addr, value)
+        self._write("IRQ", 1)
+        self._write("CONTROL", ht.start_word(irq_enable=False))
+
+    def _stream(self, x: np.ndarray, n_words: int, noun: str, unit: str,
+                timeout: float) -> np.ndarray:
+        """Per sample ``x[b]`` (bytes) one S2MM transfer of ``n_words`` result words and one
+        MM2S transfer of the bytes, then wait for ``STATUS.done``; returns the words
+        ``[B, n_words]``."""
+        B = len(x)
+        send, recv = self.dma.sendchannel, self.dma.recvchannel
+        in_buf = self.allocate(shape=(x.shape[1],), dtype=np.uint8)
+        out_buf = self.allocate(shape=(n_words,), dtype=np.uint32)
+        words = np.zeros((B, n_words), dtype=np.int64)
+        plural = "s" if n_words != 1 else ""
+        try:
+            for b in range(B):
+                in_buf[:] = x[b]
+                recv.transfer(out_buf)
+                send.transfer(in_buf)
+                self._wait(lambda _: send.idle, f"the DMA send of {noun} {b} of {B} "
+                           f"({x.shape[1]} {unit})", timeout)
+                self._wait(lambda _: recv.idle, f"the DMA receive of {noun} {b} of {B}'s "
+                           f"results ({n_words} word{plural})", timeout)
+                send.wait()
+                recv.wait()
+                words[b] = out_buf
+            self._wait(lambda status: field_of("STATUS", status, "done"),
+                       "STATUS.done at the end of the run", timeout)
+        finally:
+            for buf in (in_buf, out_buf):
+                if hasattr(buf, "freebuffer"):
+                    buf.freebuffer()
+        return words
+
+    def _end(self, *names: str) -> dict[str, int]:
+        """After a run: the 64-bit ``CYCLES`` and ``SOPS`` totals and the registers
+        ``names``; then clear ``IRQ``."""
+        regs = {n: self._read(f"{n}_HI") << 32 | self._read(f"{n}_LO") for n in ("CYCLES", "SOPS")}
+        regs.update({n: self._read(n) for n in names})
+        self._write("IRQ", 1)
+        return regs
+
+    def reset(self) -> None:
+        """Soft-reset the core (not its registers or memories), clear ``IRQ`` and stop any
+        DMA transfer still pending (channels with ``stop``/``start``, as PYNQ's)."""
+        self._write("CONTROL", field_value("CONTROL", soft_reset=1))
+        self._write("IRQ", 1)
+        for channel in (self.dma.sendchannel, self.dma.recvchannel):
+            if not channel.idle and hasattr(channel, "stop"):
+                channel.stop()
+                channel.start()
+
+    def _wait(self, ready, what: str, timeout: float) -> None:
+        """Poll ``STATUS`` until ``ready(status)`` (raise on ``STATUS.error``, or when
+        ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        sleep = 2e-5
+        while True:
+            status = self._read("STATUS")
+            if field_of("STATUS", status, "error"):
+                code = self._read("ERROR")
+                self._recover()
+                raise AcceleratorError(code, status, hint=" (was load() called?)" if code ==
+                                       1 else "")
+            if ready(status):
+                return
+            if time.monotonic() > deadline:
+                state = self._state()
+                self._recover()
+                raise TimeoutError(f"{what} did not complete within {timeout:g} s; {state}; "
+                                   "the core was reset")
+            time.sleep(sleep)
+            sleep = min(2 * sleep, self.poll_s)
+
+    def _recover(self) -> None:
+        try:
+            self.reset()
+        except Exception:  # noqa: BLE001 -- best effort: the caller raises the first error
+            pass
+
+
+class Accelerator(Driver):
+    """The driver of the IF accelerator top (``hw/top.py``; module docstring)."""
+
+    def __init__(self, mmio, dma, allocate, poll_s: float = 0.002):
+        super().__init__(mmio, dma, allocate, poll_s)
+        self.images: Images | None = None
+        self.table_base = 0
+
+    def check(self, params: AcceleratorParams) -> None:
+        """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map and
+        ``HW_PARAMS`` equals ``params`` (lanes and widths; depths cannot be read back)."""
+        self._check_hardware({f: getattr(params, f) for f in HW_FIELDS},
+                             "compile the network with the bitstream's parameters (twinspike "
+                             "compile --param ...) or load the matching bitstream")
 
     # -- memory images
 
@@ -172,34 +341,10 @@ class Accelerator:
         (``hw/top.host_setup``); ``images``: :class:`Images` or a ``twinspike compile``
         folder. The window cannot be read back; the chunk count (``MEM_ADDR``) is checked."""
         images = self._checked(images)
-        if field_of("STATUS", self._read("STATUS"), "busy"):
-            raise BoardError(f"cannot load while a run is in progress ({self._state()}); "
-                             "call reset() first")
-        writes = ht.host_setup(images, 1, 1, table_base, irq_enable=False)
-        expect = None
-        for addr, value in writes:
-            self.mmio.write(addr, value)
-            if addr == offset("MEM_ADDR"):
-                expect = value
-            elif addr == offset("MEM_DATA"):
-                expect += 1
-        got = self._read("MEM_ADDR")
-        if expect is not None and got != expect:
-            raise BoardError(f"memory window: MEM_ADDR reads {got} after the load, expected "
-                             f"{expect} (writes were lost)")
+        self._load_window(ht.host_setup(images, 1, 1, table_base, irq_enable=False))
         self.attach(images, table_base)
 
     # -- runs
-
-    def reset(self) -> None:
-        """Soft-reset the core (not its registers or memories), clear ``IRQ`` and stop any
-        DMA transfer still pending (channels with ``stop``/``start``, as PYNQ's)."""
-        self._write("CONTROL", field_value("CONTROL", soft_reset=1))
-        self._write("IRQ", 1)
-        for channel in (self.dma.sendchannel, self.dma.recvchannel):
-            if not channel.idle and hasattr(channel, "stop"):
-                channel.stop()
-                channel.start()
 
     def _pixels(self, pixels) -> np.ndarray:
         h = self._header
@@ -230,78 +375,156 @@ class Accelerator:
         x = self._pixels(pixels)
         if not isinstance(T, numbers.Integral) or isinstance(T, bool) or not 1 <= T <= T_MAX:
             raise ValueError(f"T={T!r}: expected an integer 1..{T_MAX}")
-        if not (isinstance(timeout, numbers.Real) and timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout={timeout!r}: expected seconds > 0")
+        _check_timeout(timeout)
         B, n_out = len(x), self._header["n_outputs"]
         t0 = time.monotonic()
-        if field_of("STATUS", self._read("STATUS"), "busy"):
-            raise BoardError(f"a run is in progress ({self._state()}); call reset() first")
-        for addr, value in ht.host_setup(None, T, B, self.table_base, irq_enable=False):
-            self.mmio.write(addr, value)
-        self._write("LAYER_COUNT", self._header["n_populations"])
-        self._write("IRQ", 1)
-        self._write("CONTROL", ht.start_word(irq_enable=False))
-        send, recv = self.dma.sendchannel, self.dma.recvchannel
-        in_buf = self.allocate(shape=(x.shape[1],), dtype=np.uint8)
-        out_buf = self.allocate(shape=(1 + n_out,), dtype=np.uint32)
-        words = np.zeros((B, 1 + n_out), dtype=np.int64)
-        try:
-            for b in range(B):
-                in_buf[:] = x[b]
-                recv.transfer(out_buf)
-                send.transfer(in_buf)
-                self._wait(lambda _: send.idle, f"the DMA send of image {b} of {B} "
-                           f"({x.shape[1]} pixels)", timeout)
-                self._wait(lambda _: recv.idle, f"the DMA receive of image {b} of {B}'s results "
-                           f"({1 + n_out} words)", timeout)
-                send.wait()
-                recv.wait()
-                words[b] = out_buf
-            self._wait(lambda status: field_of("STATUS", status, "done"),
-                       "STATUS.done at the end of the run", timeout)
-        finally:
-            for buf in (in_buf, out_buf):
-                if hasattr(buf, "freebuffer"):
-                    buf.freebuffer()
-        totals = {n: self._read(f"{n}_HI") << 32 | self._read(f"{n}_LO")
-                  for n in ("CYCLES", "SOPS")}
-        saturation = self._read("SATURATION")
-        self._write("IRQ", 1)
+        self._begin(ht.host_setup(None, T, B, self.table_base, irq_enable=False)
+                    + [(offset("LAYER_COUNT"), self._header["n_populations"])])
+        words = self._stream(x, 1 + n_out, "image", "pixels", timeout)
+        regs = self._end("SATURATION")
         records = [read_result([int(w) for w in row]) for row in words]
         return BoardResult(classes=np.array([r["class"] for r in records], dtype=np.int64),
                            first_spike_steps=np.array([r["first_spike_step"] for r in records],
                                                       dtype=np.int64),
                            counts=np.array([r["counts"] for r in records], dtype=np.int64),
-                           cycles=totals["CYCLES"], sops=totals["SOPS"], saturation=saturation,
-                           seconds=time.monotonic() - t0)
+                           cycles=regs["CYCLES"], sops=regs["SOPS"],
+                           saturation=regs["SATURATION"], seconds=time.monotonic() - t0)
 
-    def _wait(self, ready, what: str, timeout: float) -> None:
-        """Poll ``STATUS`` until ``ready(status)`` (raise on ``STATUS.error``, or when
-        ``timeout`` passes)."""
-        deadline = time.monotonic() + timeout
-        sleep = 2e-5
-        while True:
-            status = self._read("STATUS")
-            if field_of("STATUS", status, "error"):
-                code = self._read("ERROR")
-                self._recover()
-                raise AcceleratorError(code, status, hint=" (was load() called?)" if code ==
-                                       1 else "")
-            if ready(status):
-                return
-            if time.monotonic() > deadline:
-                state = self._state()
-                self._recover()
-                raise TimeoutError(f"{what} did not complete within {timeout:g} s; {state}; "
-                                   "the core was reset")
-            time.sleep(sleep)
-            sleep = min(2 * sleep, self.poll_s)
 
-    def _recover(self) -> None:
-        try:
-            self.reset()
-        except Exception:  # noqa: BLE001 -- best effort: the caller raises the first error
-            pass
+class GlmAccelerator(Driver):
+    """The driver of the GLM top (``hw/glm_top.py``; module docstring). The top is generated
+    per network (its kernel table, sigmoid LUT, sizes and sampler seed are constants of the
+    design), and ``HW_PARAMS`` shows only ``n_out`` and ``membrane_bits`` of them: ``build``
+    is the ``address_map.json`` of the bitstream's Vivado folder (``twinspike compile GLM.npz
+    --vivado``; :meth:`from_overlay` reads the one beside the bitstream), whose ``params``
+    :meth:`check` compares field by field; without it that comparison is skipped."""
+
+    GLM = True
+
+    def __init__(self, mmio, dma, allocate, poll_s: float = 0.002, build: dict | None = None):
+        super().__init__(mmio, dma, allocate, poll_s)
+        self.network: GlmNetwork | None = None
+        self.build = build
+
+    @classmethod
+    def from_overlay(cls, bitfile, ip: str = CELL, dma: str = DMA, **kw) -> "GlmAccelerator":
+        """As :meth:`Driver.from_overlay`; also reads the build's ``address_map.json`` beside
+        ``bitfile`` when there is one (the Vivado script copies it to ``output/``)."""
+        acc = super().from_overlay(bitfile, ip, dma, **kw)
+        path = Path(bitfile).with_name(ADDRESS_MAP_FILE)
+        if acc.build is None and path.is_file():
+            acc.build = read_build(path)
+        return acc
+
+    def check(self, params: GlmNeuronParams) -> None:
+        """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map,
+        ``HW_PARAMS`` is a GLM top's with ``params``' ``n_out`` and ``membrane_bits``, and
+        (when :attr:`build` is known) the bitstream was generated for exactly ``params``."""
+        fix = ("build the bitstream from this network's compile folder (twinspike compile "
+               "GLM.npz --out DIR --vivado) or load the network it was built for")
+        self._check_hardware({"lanes": params.n_out, "weight_bits": 1,
+                              "membrane_bits": params.membrane_bits, "input_bits": 0}, fix,
+                             labels={"lanes": "lanes (n_out)"})
+        if self.build is not None:
+            built, want = self.build.get("params") or {}, _params_doc(params)
+            bad = sorted(k for k in set(built) | set(want) if built.get(k) != want.get(k))
+            if bad:
+                raise BoardError(f"the bitstream was generated for other GlmNeuronParams "
+                                 f"({', '.join(bad)} differ from the network's; its "
+                                 f"{ADDRESS_MAP_FILE} says so): {fix}")
+
+    def _checked(self, network) -> GlmNetwork:
+        if isinstance(network, (str, Path)):
+            network = read_network(network)
+        if not isinstance(network, GlmNetwork):
+            raise ValueError(f"network: expected a GlmNetwork or a GLM compile folder, got "
+                             f"{type(network).__name__}")
+        self.check(network.params)
+        return network
+
+    def attach(self, network) -> None:
+        """Declare that the memories already hold ``network`` (a :class:`GlmNetwork` or a
+        ``twinspike compile GLM.npz`` folder): the hardware is checked, nothing is written."""
+        self.network = self._checked(network)
+
+    def load(self, network) -> None:
+        """Check the hardware and write the binary weights and the biases through the
+        AXI4-Lite window (``hw/glm_top.host_setup``); ``network``: a :class:`GlmNetwork` or a
+        ``twinspike compile GLM.npz`` folder. The chunk count (``MEM_ADDR``) is checked."""
+        net = self._checked(network)
+        self._load_window(gt.host_setup(net.params, net.weights, net.biases, net.steps, 1,
+                                        irq_enable=False))
+        self.network = net
+
+    def encode(self, x, T: int | None = None) -> np.ndarray:
+        """Spike trains ``(B, T, n_in)`` of ``x`` (``uint8`` intensities ``(B, n_in)`` or
+        ``(B, ...)`` with ``n_in`` values each) with the network's rate encoder (the Cython
+        encoder the evaluator uses); ``T``: default the network's ``steps``."""
+        from twinspike.ext import rate_encoder
+
+        net = self._need_network()
+        if net.encoder is None:
+            raise ValueError("the network has no encoder in its files: pass spike trains "
+                             "(B, T, n_in) to run()")
+        x = np.asarray(x)
+        if x.ndim < 2 or len(x) == 0 or int(np.prod(x.shape[1:])) != net.params.n_in:
+            raise ValueError(f"x: shape {x.shape}, expected (B, {net.params.n_in}) with B >= 1")
+        return rate_encoder.encode(net.encoder, x.reshape(len(x), -1), net.steps if T is None
+                                   else T)
+
+    def _need_network(self) -> GlmNetwork:
+        if self.network is None:
+            raise BoardError("no network: call load(network) first (or attach(network) when "
+                             "the memories already hold it)")
+        return self.network
+
+    def _spikes(self, spikes) -> np.ndarray:
+        p = self._need_network().params
+        s = np.asarray(spikes)
+        if s.ndim != 3 or len(s) == 0 or s.shape[2] != p.n_in or not 1 <= s.shape[1] <= \
+                p.max_steps:
+            raise ValueError(f"spikes: shape {s.shape}, expected (B, T, {p.n_in}) with B >= 1 "
+                             f"and 1 <= T <= {p.max_steps} (max_steps)")
+        if s.dtype.kind not in "iub":
+            raise ValueError(f"spikes: dtype {s.dtype}, expected integers 0/1")
+        if s.min() < 0 or s.max() > 1:
+            raise ValueError(f"spikes: values {s.min()}..{s.max()} outside 0..1")
+        return s.astype(np.uint8)
+
+    def run(self, spikes, timeout: float = 10.0) -> GlmBoardResult:
+        """Run the spike trains ``spikes[B, T, n_in]`` (0/1; ``T`` = the ``T`` register,
+        ``1..max_steps``): per sample one DMA send of its ``T * ceil(n_in / 8)`` bytes
+        (``hw/glm_top.spike_beats``) and one DMA receive of its result word, then wait for
+        ``STATUS.done``. ``timeout``, errors and the recovery as :meth:`Accelerator.run`."""
+        s = self._spikes(spikes)
+        _check_timeout(timeout)
+        p = self.network.params
+        B, T = s.shape[:2]
+        x = np.array([d for d, _ in gt.spike_beats(p, s)], dtype=np.uint8).reshape(B, -1)
+        t0 = time.monotonic()
+        self._begin(gt.host_setup(p, None, None, T, B, irq_enable=False))
+        words = self._stream(x, 1, "sample", "spike bytes", timeout)
+        regs = self._end()
+        records = gt.parse_results([(int(w), 1) for w in words[:, 0]])
+        pick = lambda key: np.array([r[key] for r in records], dtype=np.int64)  # noqa: E731
+        return GlmBoardResult(decisions=pick("decision"), decision_steps=pick("step"),
+                              fallbacks=pick("fallback"), cycles=regs["CYCLES"],
+                              sops=regs["SOPS"], seconds=time.monotonic() - t0)
+
+
+def read_build(path) -> dict:
+    """A GLM build's ``address_map.json`` (``twinspike/vivado.py``), checked to be a GLM
+    design's (:class:`BoardError` otherwise)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BoardError(f"{path}: cannot read the build record: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("design") != "glm":
+        what = doc.get("design") if isinstance(doc, dict) else None
+        raise BoardError(f"{path}: design {what!r}, expected 'glm' (this bitstream was not "
+                         "built from a GLM network: drive it with Accelerator)")
+    return doc
 
 
 # ----------------------------------------------------------------------------- stand-in overlay
@@ -380,13 +603,16 @@ class _SimMMIO:
 
 class SimulatedOverlay:
     """A **stand-in for the board**: ``mmio``, ``dma`` and ``allocate`` as
-    :class:`Accelerator` takes them, driving the MyHDL top of ``params`` in a background
-    thread, so the driver can be tried (and is tested) without a PYNQ-Z2.
+    :class:`Accelerator` and :class:`GlmAccelerator` take them, driving the MyHDL top of
+    ``params`` in a background thread, so the drivers can be tried (and are tested) without a
+    PYNQ-Z2. ``params``: :class:`AcceleratorParams` simulates the IF top (``hw/top.py``),
+    :class:`GlmNeuronParams` the GLM top generated for them (``hw/glm_top.py``).
 
-    The thread runs one MyHDL simulation (``hw/top.simulate_host``: the top and
-    ``hw/top.Host``, the bus-functional PS side) whose main process takes requests from a
-    queue -- register write (posted), register read (answered through an event), DMA send
-    (beats appended to the pixel source, ``TLAST`` on the buffer's last element; done when all
+    The thread runs one MyHDL simulation (``hw/top.simulate_host`` or
+    ``hw/glm_top.simulate_host``: the top and ``hw/top.Host``, the bus-functional PS side)
+    whose main process takes requests from a queue -- register write (posted), register read
+    (answered through an event), DMA send (beats appended to the input stream's source,
+    ``TLAST`` on the buffer's last element; done when all
     were taken), DMA receive (done once ``n`` result beats arrived, ``TLAST`` checked on the
     last and only there), abort -- and advances the clock while no request waits. With no
     request and no pending transfer for ``pause_s`` it pauses (simulated time stands still,
@@ -398,9 +624,12 @@ class SimulatedOverlay:
 
     CHUNK = 32            # cycles simulated between looks at the queue
 
-    def __init__(self, params: AcceleratorParams = AcceleratorParams(), *, seed: int = 0,
-                 gap: float = 0.0, stall: float = 0.0, max_delay: int = 0,
+    def __init__(self, params: AcceleratorParams | GlmNeuronParams = AcceleratorParams(), *,
+                 seed: int = 0, gap: float = 0.0, stall: float = 0.0, max_delay: int = 0,
                  answer_s: float = 60.0, pause_s: float = 0.2, max_idle_s: float = 120.0):
+        if not isinstance(params, (AcceleratorParams, GlmNeuronParams)):
+            raise TypeError(f"SimulatedOverlay(params): expected AcceleratorParams (the IF top) "
+                            f"or GlmNeuronParams (the GLM top), got {type(params).__name__}")
         if not _SIM_LOCK.acquire(blocking=False):
             raise RuntimeError("another SimulatedOverlay is running in this process; close() it "
                                "first (MyHDL simulates one design at a time)")
@@ -463,7 +692,9 @@ class SimulatedOverlay:
 
     def _main(self) -> None:
         try:
-            ht.simulate_host(self.params, self._scenario, **self._host_kw)
+            simulate = (gt.simulate_host if isinstance(self.params, GlmNeuronParams)
+                        else ht.simulate_host)
+            simulate(self.params, self._scenario, **self._host_kw)
         except BaseException as exc:  # noqa: BLE001 -- handed to the callers
             self._error = exc
         finally:

@@ -329,8 +329,11 @@ def _compile_glm(args) -> int:
     from twinspike.network import network_files
 
     if args.vivado:
-        raise UsageError(f"{args.model}: --vivado is not supported for GLM networks yet "
-                         f"(the memory images are; hw/glm_top.py is the top)")
+        from twinspike.vivado import check_clock
+        try:
+            check_clock(args.clock_mhz)
+        except ValueError as exc:
+            raise UsageError(f"--clock-mhz: {exc}") from None
     if args.param:
         raise UsageError(f"{args.model}: --param does not apply to a GLM network (the top "
                          f"is generated from the network's own GlmNeuronParams)")
@@ -345,6 +348,13 @@ def _compile_glm(args) -> int:
     print(f"  weight memory: {p.n_in * p.n_kernels} words of {p.n_out} bits; bias memory: "
           f"{p.n_out} words of {p.bias_bits} bits")
     print(f"wrote {manifest} and the .mem/.coe images beside it")
+    if args.vivado:
+        from twinspike.vivado import write_vivado_project
+        written = write_vivado_project(Path(args.out) / "vivado", p, net,
+                                       clock_mhz=args.clock_mhz,
+                                       network_files=network_files(args.model))
+        print(f"wrote {written['tcl']} (Vivado project of the GLM top for the PYNQ-Z2, FCLK0 "
+              f"{args.clock_mhz:g} MHz; not run here: `vivado -mode batch -source build.tcl`)")
     return 0
 
 

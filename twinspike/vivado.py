@@ -1,23 +1,31 @@
 """``twinspike compile --vivado``: a Vivado project script for the PYNQ-Z2 (xc7z020clg400-1).
 
 :func:`write_vivado_project` writes a folder that Vivado turns into a bitstream and the
-hardware handoff PYNQ loads::
+hardware handoff PYNQ loads, for either top -- the :class:`Design` is chosen by the type of
+the parameters: :data:`ACCELERATOR` (``AcceleratorParams``: the IF accelerator, ``hw/top.py``,
+with compiled ``Images``) or :data:`GLM` (``GlmNeuronParams``: the GLM unit generated for
+them, ``hw/glm_top.py``, with a ``GlmNetwork``). Both tops have the same ports, register map
+and stream conventions, so everything below is shared; a design only names its top, its
+images writer, its parameters' JSON form, the MM2S stream width and the default output
+name::
 
     OUT/build.tcl            vivado -mode batch -source build.tcl [-tclargs --stop-after bd]
     OUT/hdl/pck_myhdl_011.vhd, twinspike_core.vhd   the converted top (VHDL-2008)
     OUT/hdl/twinspike_top.vhd  a plain-VHDL wrapper: std_logic_vector ports, Vivado interface
                                attributes (X_INTERFACE_INFO), TKEEP for the DMA
-    OUT/address_map.json      every AXI slave's base and range, and the register offsets
+    OUT/address_map.json      every AXI slave's base and range, the register offsets, the
+                              design and its parameters (the build record)
     OUT/twinspike_regs.h      the same offsets for C on the board
     OUT/images/               the compiled memory images (when given), copied beside the
                               bitstream by the script
 
 The block design: ``processing_system7`` (FCLK_CLK0 at ``clock_mhz``, M_AXI_GP0, S_AXI_HP0,
 IRQ_F2P), the accelerator as a module reference, an AXI DMA without scatter-gather (MM2S:
-pixels into ``s_axis``, S2MM: result words from ``m_axis``), two SmartConnects (GP0 to the
-three AXI4-Lite slaves, the DMA's two masters to HP0), ``proc_sys_reset``, and an AXI
-interrupt controller fed by an ``xlconcat`` of the accelerator's and the DMA's interrupts
-(PYNQ handles only interrupts that reach ``IRQ_F2P[0]``, several through an ``axi_intc``).
+the input stream -- pixels or spike trains -- into ``s_axis``, S2MM: result words from
+``m_axis``), two SmartConnects (GP0 to the three AXI4-Lite slaves, the DMA's two masters to
+HP0), ``proc_sys_reset``, and an AXI interrupt controller fed by an ``xlconcat`` of the
+accelerator's and the DMA's interrupts (PYNQ handles only interrupts that reach
+``IRQ_F2P[0]``, several through an ``axi_intc``).
 The address map is :data:`ADDRESS_MAP` (one place; the TCL, the JSON and the header are
 written from it); the accelerator's range is its ``AxiLiteParams.addr_bits`` window, which
 holds the register map (``sw/register_map.SPAN``).
@@ -32,15 +40,18 @@ import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from twinspike.atomic import write_text
 from twinspike.hw import toolchain
 from twinspike.sw.axi import AxiLiteParams
+from twinspike.sw.glm_neuron import GlmNeuronParams
 from twinspike.sw.layer_sequencer import AcceleratorParams
 from twinspike.sw.register_map import REGISTERS, SPAN, VERSION_WORD
 
-__all__ = ["PART", "BOARD_PART", "IP", "Slave", "address_map", "entity_ports", "wrapper_vhdl",
-           "build_tcl", "write_vivado_project", "check_clock", "CLOCK_RANGE_MHZ"]
+__all__ = ["PART", "BOARD_PART", "IP", "Slave", "Design", "ACCELERATOR", "GLM", "design_for",
+           "address_map", "entity_ports", "wrapper_vhdl", "build_tcl", "write_vivado_project",
+           "check_clock", "CLOCK_RANGE_MHZ", "ADDRESS_MAP_FILE"]
 
 PART = "xc7z020clg400-1"
 BOARD_PART = "tul.com.tw:pynq-z2:part0:1.0"
@@ -51,6 +62,9 @@ PS = "processing_system7_0"
 DMA = "axi_dma_0"
 INTC = "axi_intc_0"
 BD = "twinspike_bd"
+#: The build record beside the script and the bitstream (the address map, the registers, the
+#: design and its parameters; ``twinspike/board.py`` reads the GLM one).
+ADDRESS_MAP_FILE = "address_map.json"
 #: FCLK_CLK0 limits accepted by --clock-mhz (the PS7 fabric clocks reach 250 MHz).
 CLOCK_RANGE_MHZ = (10.0, 250.0)
 
@@ -63,6 +77,68 @@ IP = {
     "concat": "xilinx.com:ip:xlconcat:2.1",
     "intc": "xilinx.com:ip:axi_intc:4.1",
 }
+
+
+def _accelerator_top(p, axi_p):
+    from twinspike.hw.top import top         # MyHDL is imported only when a design is built
+    return top(p, axi_p)
+
+
+def _accelerator_images(images, out_dir, network_files) -> Path:
+    from twinspike.compile import write_images
+    return write_images(images, out_dir, network_files)
+
+
+def _glm_top(p, axi_p):
+    from twinspike.hw.glm_top import top
+    return top(p, axi_p)
+
+
+def _glm_images(network, out_dir, network_files) -> Path:
+    from twinspike.glm.deploy import write_images
+    return write_images(network, out_dir, network_files)
+
+
+def _glm_params_doc(p) -> dict:
+    from twinspike.glm.export import _params_doc
+    return _params_doc(p)
+
+
+@dataclass(frozen=True)
+class Design:
+    """What differs between the tops the script builds: ``key`` (``address_map.json``'s
+    ``design``), ``title`` (the script's first line), ``params_type``, ``top(params, axi_p)``
+    (the MyHDL top to convert), ``write_images(images, dir, network_files)`` (the images
+    folder, returns its manifest), ``params_doc(params)`` (JSON form), ``input_bits(params)``
+    (the ``s_axis`` data bits: the MM2S stream is that rounded up to bytes), ``input_name``
+    and ``name`` (the default output base name)."""
+    key: str
+    title: str
+    params_type: type
+    top: Callable
+    write_images: Callable
+    params_doc: Callable
+    input_bits: Callable
+    input_name: str
+    name: str
+
+
+ACCELERATOR = Design("accelerator", "the twinspike IF accelerator (hw/top.py)", AcceleratorParams,
+                     _accelerator_top, _accelerator_images, asdict, lambda p: p.input_bits,
+                     "pixels", "twinspike")
+GLM = Design("glm", "the twinspike GLM unit (hw/glm_top.py, generated for the network's "
+             "GlmNeuronParams)", GlmNeuronParams, _glm_top, _glm_images, _glm_params_doc,
+             lambda p: 8, "spike trains", "twinspike_glm")
+DESIGNS = (ACCELERATOR, GLM)
+
+
+def design_for(params) -> Design:
+    """The design of ``params``' type (``AcceleratorParams`` or ``GlmNeuronParams``)."""
+    for d in DESIGNS:
+        if isinstance(params, d.params_type):
+            return d
+    raise TypeError(f"no Vivado design for {type(params).__name__}: expected "
+                    f"{' or '.join(d.params_type.__name__ for d in DESIGNS)}")
 
 
 @dataclass(frozen=True)
@@ -235,10 +311,12 @@ def _hex(v: int) -> str:
     return f"0x{v:08X}"
 
 
-def build_tcl(p: AcceleratorParams, axi_p: AxiLiteParams, clock_mhz: float, name: str,
+def build_tcl(p, axi_p: AxiLiteParams, clock_mhz: float, name: str,
               hdl_2008: list[str], hdl_wrapper: str, image_files: list[str]) -> str:
-    """The Vivado batch script (paths relative to the script's folder)."""
-    pixel_bits = -(-p.input_bits // 8) * 8
+    """The Vivado batch script (paths relative to the script's folder) for the design of
+    ``p`` (:func:`design_for`)."""
+    design = design_for(p)
+    pixel_bits = -(-design.input_bits(p) // 8) * 8
     amap = address_map(axi_p)
     assign = "\n".join(
         f"assign_bd_address -offset {_hex(s.base)} -range {_hex(s.range)} "
@@ -248,14 +326,15 @@ def build_tcl(p: AcceleratorParams, axi_p: AxiLiteParams, clock_mhz: float, name
     images = " \\\n    ".join(f"[file join $script_dir {f}]" for f in image_files)
     clock = f"{clock_mhz:g}"
     return f"""# Generated by twinspike/vivado.py (`twinspike compile --vivado`); regenerate, do not edit.
-# The twinspike accelerator on the PYNQ-Z2 ({PART}): Zynq PS7, AXI DMA, the converted top.
+# The twinspike accelerator on the PYNQ-Z2 ({PART}): Zynq PS7, AXI DMA, the converted top:
+# {design.title}.
 #
 #   vivado -mode batch -source build.tcl
 #   vivado -mode batch -source build.tcl -tclargs --stop-after bd   (bd | synth | impl | bitstream)
 #   vivado -mode batch -source build.tcl -tclargs --jobs 8
 #
 # Output: output/{name}.bit and output/{name}.hwh side by side (the names PYNQ's Overlay
-# expects), output/address_map.json, output/images/ (the compiled memory images).
+# expects), output/{ADDRESS_MAP_FILE}, output/images/ (the compiled memory images).
 # This script was generated on a machine without Vivado and has NOT been run there.
 #
 # Clock: FCLK_CLK0 = {clock} MHz drives the whole fabric (one clock domain).
@@ -383,7 +462,7 @@ connect_bd_intf_net [get_bd_intf_pins smartconnect_gp0/M00_AXI] [get_bd_intf_pin
 connect_bd_intf_net [get_bd_intf_pins smartconnect_gp0/M01_AXI] [get_bd_intf_pins {DMA}/S_AXI_LITE]
 connect_bd_intf_net [get_bd_intf_pins smartconnect_gp0/M02_AXI] [get_bd_intf_pins {INTC}/S_AXI]
 
-# Data: the DMA's masters -> HP0 (DDR); pixels DMA -> s_axis, results m_axis -> DMA.
+# Data: the DMA's masters -> HP0 (DDR); {design.input_name} DMA -> s_axis, results m_axis -> DMA.
 connect_bd_intf_net [get_bd_intf_pins {DMA}/M_AXI_MM2S] [get_bd_intf_pins smartconnect_hp0/S00_AXI]
 connect_bd_intf_net [get_bd_intf_pins {DMA}/M_AXI_S2MM] [get_bd_intf_pins smartconnect_hp0/S01_AXI]
 connect_bd_intf_net [get_bd_intf_pins smartconnect_hp0/M00_AXI] [get_bd_intf_pins {PS}/S_AXI_HP0]
@@ -397,7 +476,7 @@ connect_bd_net [get_bd_pins {DMA}/s2mm_introut] [get_bd_pins xlconcat_0/In2]
 connect_bd_net [get_bd_pins xlconcat_0/dout] [get_bd_pins {INTC}/intr]
 connect_bd_net [get_bd_pins {INTC}/irq] [get_bd_pins {PS}/IRQ_F2P]
 
-# Address map (twinspike/vivado.py ADDRESS_MAP; == output/address_map.json).
+# Address map (twinspike/vivado.py ADDRESS_MAP; == output/{ADDRESS_MAP_FILE}).
 {assign}
 
 validate_bd_design
@@ -410,7 +489,7 @@ set_property top ${{bd_name}}_wrapper [current_fileset]
 update_compile_order -fileset sources_1
 
 file mkdir $out_dir
-file copy -force [file join $script_dir address_map.json] [file join $out_dir address_map.json]
+file copy -force [file join $script_dir {ADDRESS_MAP_FILE}] [file join $out_dir {ADDRESS_MAP_FILE}]
 set images [list \\
     {images}]
 if {{[llength $images] > 0}} {{
@@ -470,37 +549,44 @@ def _regs_header(amap: tuple[Slave, ...]) -> str:
     return "\n".join(lines)
 
 
-def write_vivado_project(out_dir, params: AcceleratorParams = AcceleratorParams(), images=None, *,
+def write_vivado_project(out_dir, params=AcceleratorParams(), images=None, *,
                          axi_p: AxiLiteParams = AxiLiteParams(), clock_mhz: float = 100.0,
-                         name: str = "twinspike", network_files=()) -> dict:
-    """Write the project folder (module docstring); returns ``{what: path}``."""
+                         name: str | None = None, network_files=()) -> dict:
+    """Write the project folder (module docstring) for the design of ``params``
+    (:func:`design_for`: ``AcceleratorParams`` with ``Images``, or ``GlmNeuronParams`` with a
+    ``GlmNetwork``); ``images`` must have been made for ``params``; ``name``: the output
+    base name (default the design's). Returns ``{what: path}``."""
     check_clock(clock_mhz)
+    design = design_for(params)
+    name = design.name if name is None else name
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
         raise ValueError(f"name {name!r}: expected a letter then letters, digits or _")
+    if images is not None and getattr(images, "params", None) != params:
+        raise ValueError(f"images: made for other parameters than the top's "
+                         f"({type(images).__name__}.params != the {design.key} params)")
     out = Path(out_dir)
     hdl = out / "hdl"
     if hdl.exists():
         shutil.rmtree(hdl)
-    from twinspike.hw.top import top   # the MyHDL top (imports MyHDL only when used)
-    vhdl_files = toolchain.convert(top(params, axi_p), "vhdl", hdl, CORE)
+    vhdl_files = toolchain.convert(design.top(params, axi_p), "vhdl", hdl, CORE)
     core_ports = entity_ports(vhdl_files[1].read_text(), CORE)
     wrapper = hdl / f"{TOP}.vhd"
     write_text(wrapper, wrapper_vhdl(core_ports, axi_p, clock_mhz))
 
     image_files: list[str] = []
     if images is not None:
-        from twinspike.compile import write_images
-        manifest = write_images(images, out / "images", network_files)
+        manifest = design.write_images(images, out / "images", network_files)
         image_files = sorted(f"images/{f.name}" for f in manifest.parent.iterdir()
                              if f.suffix in (".mem", ".coe", ".json"))
 
     amap = address_map(axi_p)
-    write_text(out / "address_map.json", json.dumps({
+    write_text(out / ADDRESS_MAP_FILE, json.dumps({
         "part": PART, "board_part": BOARD_PART, "clock_mhz": clock_mhz,
         "slaves": [dict(asdict(s), cell=s.cell) for s in amap],
         "register_span": SPAN,
         "registers": {r.name: r.offset for r in REGISTERS},
-        "ip": IP, "params": asdict(params), "axi_lite_addr_bits": axi_p.addr_bits,
+        "ip": IP, "design": design.key, "params": design.params_doc(params),
+        "axi_lite_addr_bits": axi_p.addr_bits,
     }, indent=2) + "\n")
     write_text(out / "twinspike_regs.h", _regs_header(amap))
     rel = [f.relative_to(out).as_posix() for f in vhdl_files]
@@ -508,5 +594,5 @@ def write_vivado_project(out_dir, params: AcceleratorParams = AcceleratorParams(
                     image_files)
     write_text(out / "build.tcl", tcl)
     return {"tcl": out / "build.tcl", "vhdl": vhdl_files + [wrapper],
-            "address_map": out / "address_map.json", "header": out / "twinspike_regs.h",
+            "address_map": out / ADDRESS_MAP_FILE, "header": out / "twinspike_regs.h",
             "images": [out / f for f in image_files]}

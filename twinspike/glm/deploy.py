@@ -8,7 +8,9 @@ The folder gets ``weight.mem``/``.coe`` (word ``j * K + k``: bit ``i`` set iff
 the ``GlmNeuronParams`` the top must be generated with (its kernel table and sigmoid LUT are
 elaboration-time constants), each memory's ``MEM_SELECT`` code, files, word width and words,
 the register values (``T``, ``HW_PARAMS``), the input encoder and the network files' SHA-256.
-:func:`read_images` parses the folder back into params, weights and biases.
+:func:`read_network` parses the folder back into the :class:`~twinspike.glm.export.GlmNetwork`
+it was compiled from (params, weights, biases, the encoder and ``T``: what the PYNQ driver
+``twinspike/board.GlmAccelerator`` loads); :func:`read_images` into params, weights and biases.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from twinspike.compile import _coe_text, _mem_text, _read_mem, network_digest
 from twinspike.glm.export import GlmNetwork, _fields, _params_doc
 from twinspike.hw.glm_top import MEMORIES, hw_params_word, memory_words, word_bits
 from twinspike.sw.glm_neuron import GlmNeuronParams
+from twinspike.sw.rate_encoder import RateEncoderParams
 from twinspike.sw.register_map import memory_code
 
 FORMAT = "twinspike-glm-images"
@@ -51,9 +54,11 @@ def write_images(net: GlmNetwork, out_dir, network_files=()) -> Path:
     return write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
 
 
-def read_images(out_dir) -> tuple[GlmNeuronParams, np.ndarray, np.ndarray]:
-    """Parse a GLM ``twinspike compile`` folder back into ``(params, weights, biases)``
-    (``ValueError`` naming the file on anything malformed)."""
+def read_network(out_dir) -> GlmNetwork:
+    """Parse a GLM ``twinspike compile`` folder back into the network it holds: params,
+    weights and biases from the images, the encoder and ``T`` (``steps``) from the manifest,
+    ``metadata`` ``{"network": the manifest's network files and SHA-256}`` (``ValueError``
+    naming the file on anything malformed)."""
     out = Path(out_dir)
     path = out / "manifest.json"
     if not path.is_file():
@@ -67,8 +72,9 @@ def read_images(out_dir) -> tuple[GlmNeuronParams, np.ndarray, np.ndarray]:
     p = _fields(path, "params", doc.get("params"), GlmNeuronParams)
     try:
         sizes = {m: int(doc["memories"][m]["words"]) for m in MEMORIES}
+        steps = doc["registers"]["T"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: bad memories field: {exc}") from None
+        raise ValueError(f"{path}: bad memories or registers field: {exc}") from None
     expect = {"weight": p.n_in * p.n_kernels, "bias": p.n_out}
     for m in MEMORIES:
         if sizes[m] != expect[m]:
@@ -78,4 +84,16 @@ def read_images(out_dir) -> tuple[GlmNeuronParams, np.ndarray, np.ndarray]:
     weights = np.where((w[np.newaxis] >> np.arange(p.n_out)[:, None, None]) & 1, 1, -1)
     b = np.array(words["bias"], dtype=np.int64)
     biases = np.where(b >> (p.bias_bits - 1), b - (1 << p.bias_bits), b)
-    return p, weights, biases
+    raw = doc.get("encoder")
+    encoder = None if raw is None else _fields(path, "encoder", raw, RateEncoderParams)
+    try:
+        return GlmNetwork(p, weights, biases, encoder, steps, {"network": doc.get("network")})
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def read_images(out_dir) -> tuple[GlmNeuronParams, np.ndarray, np.ndarray]:
+    """Parse a GLM ``twinspike compile`` folder back into ``(params, weights, biases)``
+    (:func:`read_network`)."""
+    net = read_network(out_dir)
+    return net.params, net.weights, net.biases

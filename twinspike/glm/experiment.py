@@ -293,7 +293,8 @@ def write(r: GlmResults, out: Path) -> tuple[Path, Path]:
         npz, js = save(r.network, out.with_suffix(""))
         text += (f"- Exported network: `{npz.name}` + `{js.name}` (no pickle); "
                  f"`twinspike compile {npz.name} --out DIR` writes the GLM top's memory "
-                 f"images ([accelerator.md](accelerator.md#glm-deployment)).\n")
+                 f"images (`--vivado`: its Vivado script; `twinspike.board.GlmAccelerator` "
+                 f"drives it: [accelerator.md](accelerator.md#glm-deployment)).\n")
     text += f"\n![accuracy vs T]({png.name})\n"
     write_text(out, text)
     return out, png
