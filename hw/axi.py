@@ -36,7 +36,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq, block,
-                   instance, intbv, modbv)
+                   enum, instance, intbv, modbv)
 
 from twinspike.hw import toolchain
 from twinspike.hw.common import index_signal, rom_driver, rom_values, unsigned_signal
@@ -785,7 +785,7 @@ def bench_master(clk, aresetn, awvalid, awready, awaddr, wvalid, wready, wdata, 
 #: Registers a top-level bench reads (and prints) after its run, then ``IRQ`` and ``STATUS``
 #: again after clearing ``IRQ``.
 BENCH_READS = ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
-               "SATURATION", "VERSION", "HW_PARAMS")
+               "SATURATION", "VERSION", "HW_PARAMS", "STALLS_LO", "STALLS_HI", "WEIGHT_FILLS")
 #: Stall patterns of the benches (period 16): the source's willingness and the sink's TREADY.
 SOURCE_PATTERN = (1, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1)
 SINK_PATTERN = (1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1)
@@ -900,4 +900,90 @@ def parse_bench(lines: list[str]) -> tuple[list[tuple[int, int]], dict, list]:
     if len(reads) == len(names):
         regs["CYCLES"] = regs["CYCLES_HI"] << 32 | regs["CYCLES_LO"]
         regs["SOPS"] = regs["SOPS_HI"] << 32 | regs["SOPS_LO"]
+        regs["STALLS"] = regs["STALLS_HI"] << 32 | regs["STALLS_LO"]
     return words, regs, errors
+
+
+# ----------------------------------------------------------------------------- DDR (benches)
+
+#: RVALID pattern of the bench DDR (period 16): gaps inside a burst, as an interconnect makes.
+DDR_PATTERN = (1, 1, 1, 0, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1)
+#: Byte address at which the benches place the DDR weight buffer (``WEIGHT_ADDR``).
+DDR_BENCH_BASE = 0x08000000
+DDR_CHUNK = 16
+
+
+@block
+def bench_ddr(clk, rst, araddr, arlen, arvalid, arready, rdata, rresp, rvalid, rlast, rready,
+              words, base: int = DDR_BENCH_BASE, latency: int = 6):
+    """A read-only AXI4 slave standing in for the PS DDR in benches (convertible): 64-bit
+    ``words`` from byte ``base``. It raises ARREADY ``latency`` cycles after ARVALID, waits
+    ``latency`` cycles more, then returns ``ARLEN + 1`` beats (INCR, 8 bytes each) with the
+    RVALID gaps of :data:`DDR_PATTERN`, RLAST on the last, holding each beat until RREADY,
+    RRESP OKAY. A word outside ``words`` reads as 0."""
+    n = len(words)
+    top = base + 8 * n
+    idx = index_signal(n + 1)
+    chunks = [unsigned_signal(DDR_CHUNK) for _ in range(64 // DDR_CHUNK)]
+    roms = [rom_driver(idx, chunks[k], rom_values([(int(v) >> (k * DDR_CHUNK)) & 0xFFFF
+                                                   for v in words] + [0]))
+            for k in range(len(chunks))]
+    word = ConcatSignal(*reversed(chunks))
+    dst = enum("D_IDLE", "D_ACCEPT", "D_DELAY", "D_BURST")
+    ds = Signal(dst.D_IDLE)
+    cnt = index_signal(latency + 1)
+    left = unsigned_signal(9)
+    tick = Signal(modbv(0)[4:])
+    gap = unsigned_signal(1)
+    roms.append(rom_driver(tick, gap, rom_values(DDR_PATTERN)))
+
+    @always_comb
+    def drive():
+        rdata.next = word
+        rresp.next = 0
+
+    @always_seq(clk.posedge, reset=rst)
+    def serve():
+        tick.next = tick + 1
+        if ds == dst.D_IDLE:
+            if arvalid:
+                cnt.next = 0
+                ds.next = dst.D_ACCEPT
+        elif ds == dst.D_ACCEPT:
+            if arready and arvalid:
+                arready.next = 0
+                left.next = arlen + 1
+                if araddr >= base and araddr < top:
+                    idx.next = (araddr - base) >> 3
+                else:
+                    idx.next = n
+                cnt.next = 0
+                ds.next = dst.D_DELAY
+            elif cnt == latency:
+                arready.next = 1
+            else:
+                cnt.next = cnt + 1
+        elif ds == dst.D_DELAY:
+            if cnt == latency:
+                rvalid.next = gap[0]
+                rlast.next = left == 1
+                ds.next = dst.D_BURST
+            else:
+                cnt.next = cnt + 1
+        else:
+            if rvalid and rready:
+                if idx < n:
+                    idx.next = idx + 1
+                left.next = left - 1
+                if left == 1:
+                    rvalid.next = 0
+                    rlast.next = 0
+                    ds.next = dst.D_IDLE
+                else:
+                    rvalid.next = gap[0]
+                    rlast.next = left == 2
+            elif not rvalid:
+                rvalid.next = gap[0]
+                rlast.next = left == 1
+
+    return roms, drive, serve

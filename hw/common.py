@@ -33,18 +33,26 @@ def address_bits(n: int) -> int:
 
 
 @block
-def ram(clk, we, waddr, wdata, raddr, q, depth):
+def ram(clk, we, waddr, wdata, raddr, q, depth, re=None):
     """Simple dual-port RAM, ``depth`` words: write on ``we``, registered read of ``raddr``
-    (read-first: a read of the word written on the same edge returns the old word). A
-    reset-free ``@always`` block with a registered read, so Yosys infers block or distributed
-    RAM."""
+    (read-first: a read of the word written on the same edge returns the old word); with a
+    read enable ``re`` the output holds while ``re`` is low. A reset-free ``@always`` block
+    with a registered read, so Yosys infers block or distributed RAM."""
     mem = [Signal(intbv(0)[len(wdata):]) for _ in range(depth)]
 
-    @always(clk.posedge)
-    def read_write():
-        if we:
-            mem[waddr].next = wdata
-        q.next = mem[raddr]
+    if re is None:
+        @always(clk.posedge)
+        def read_write():
+            if we:
+                mem[waddr].next = wdata
+            q.next = mem[raddr]
+    else:
+        @always(clk.posedge)
+        def read_write():
+            if we:
+                mem[waddr].next = wdata
+            if re:
+                q.next = mem[raddr]
 
     return read_write
 

@@ -9,8 +9,8 @@ the kernel table (as the trace ROM), the sigmoid LUT and the sampler seed are el
 constants of the synthesised design (the trained network's GLM parameters). The binary weights
 and the biases are runtime data, loaded through the memory window.
 
-Ports: exactly :data:`twinspike.hw.top.PORT_NAMES` (``aclk``, ``aresetn`` active low and
-synchronous, ``s_axi_*``, ``s_axis_*``, ``m_axis_*``, ``interrupt``), so the Vivado wrapper
+Ports: exactly :data:`twinspike.hw.top.STREAM_PORT_NAMES` (``aclk``, ``aresetn`` active low and
+synchronous, ``s_axi_*``, ``s_axis_*``, ``m_axis_*``, ``interrupt``; no DDR master: the GLM network is small), so the Vivado wrapper
 and the driver see the same interfaces.
 
 * ``s_axis`` (8-bit ``TDATA``): the input spike trains, per sample ``T`` frames (``T`` = the
@@ -75,7 +75,9 @@ from twinspike.hw.common import unsigned_signal
 from twinspike.hw.glm_neuron import glm_neuron
 from twinspike.hw.glm_neuron import ports as unit_ports
 from twinspike.hw.glm_neuron import weight_words
-from twinspike.hw.top import AXI_LITE, OUTPUTS, PORT_NAMES, Host
+from twinspike.hw.top import AXI_LITE, Host
+from twinspike.hw.top import STREAM_OUTPUTS as OUTPUTS
+from twinspike.hw.top import STREAM_PORT_NAMES as PORT_NAMES
 from twinspike.hw.top import simulate_host as top_simulate_host
 from twinspike.sw.axi import AxiLiteParams, AxisParams
 from twinspike.sw.glm_neuron import GlmNeuronParams, check_biases, check_params, check_spikes

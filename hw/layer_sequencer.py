@@ -40,17 +40,18 @@ from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_com
                    block, concat, enum, instance, intbv, modbv)
 
 from twinspike.hw import toolchain
+from twinspike.hw.axi import DDR_BENCH_BASE, bench_ddr
 from twinspike.hw.common import (address_bits, index_signal, pack_lanes, ram, rom_driver,
                                  signed_signal, unsigned_signal)
 from twinspike.hw.toolchain import bench_clock
-from twinspike.sw.layer_sequencer import (GEOMETRY_FIELD_BITS, HEADER_FIELDS, HEADER_WORDS,
+from twinspike.sw.layer_sequencer import (DDR_BEAT_BITS, GEOMETRY_FIELD_BITS, HEADER_FIELDS, HEADER_WORDS,
                                           INPUT_SOURCE, KIND_CODES, MAGIC, POPULATION_FIELDS,
                                           PROJECTION_FIELDS, AcceleratorParams, Images,
                                           decode_table)
 
 Params = AcceleratorParams
 MEM_TABLE, MEM_WEIGHT, MEM_BIAS, MEM_GEOMETRY = range(4)
-ERR_MAGIC, ERR_T, ERR_PIXELS, ERR_LAYERS = 1, 2, 3, 5
+ERR_MAGIC, ERR_T, ERR_PIXELS, ERR_LAYERS, ERR_DDR = 1, 2, 3, 5, 6
 FIELD_BITS = 32
 COUNTER_BITS = 48
 T_BITS = 16
@@ -178,14 +179,18 @@ def seq_lane(mode, lanes_on, lane_sel, one_lane, weight_bits, value, v_bits, bia
 @block
 def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_ready, px_data,
                     px_last, res_valid, res_ready, res_data, res_last, T, table_base,
-                    layer_count, busy, error, cycles, sops, saturations, p: AcceleratorParams):
+                    layer_count, busy, error, cycles, sops, saturations, stalls, fills,
+                    weight_addr, m_araddr, m_arlen, m_arvalid, m_arready, m_rdata, m_rresp,
+                    m_rlast, m_rvalid, m_rready, p: AcceleratorParams):
     if not isinstance(p, AcceleratorParams):
         raise ValueError(f"layer_sequencer expects AcceleratorParams, got {type(p).__name__}")
     P, w, m, ib, sw = p.lanes, p.weight_bits, p.membrane_bits, p.input_bits, p.spike_word_bits
     G = GEOMETRY_FIELD_BITS
-    A = max(address_bits(d) for d in (p.weight_depth, p.state_depth, p.bias_depth,
+    A = max(address_bits(d) for d in (p.weight_space, p.state_depth, p.bias_depth,
                                       p.geometry_depth, p.spike_depth, p.input_depth,
                                       p.table_depth)) + 1
+    EXT = p.external_weight_depth > 0
+    WD, WB = p.weight_depth, address_bits(p.weight_depth)
     LB = address_bits(P) + 1
 
     # Memories: read addresses and registered outputs (write ports below).
@@ -206,11 +211,22 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     def table_offset():
         tb_raddr.next = (tb_ra + table_base) & a_mask
 
+    # A weight address at or above WD lies in DDR (the cache below); the on-chip RAM sees
+    # its low bits (WD is a power of two when external weights are on).
+    wt_ra_chip = unsigned_signal(WB)
+    stall, run_en = Signal(bool(0)), Signal(bool(1))
+
+    @always_comb
+    def weight_chip_address():
+        wt_ra_chip.next = wt_ra[WB:]
+        run_en.next = not stall
+
+    # The state RAM holds its output while the sequencer stalls on a DDR line.
     memories = [ram(clk, tb_we, ld_a, tb_wd, tb_raddr, tb_q, p.table_depth),
-                ram(clk, wt_we, ld_a, wt_wd, wt_ra, wt_q, p.weight_depth),
+                ram(clk, wt_we, ld_a, wt_wd, wt_ra_chip, wt_q, p.weight_depth),
                 ram(clk, bi_we, ld_a, bi_wd, bi_ra, bi_q, p.bias_depth),
                 ram(clk, ge_we, ld_a, ge_wd, ge_ra, ge_q, p.geometry_depth),
-                ram(clk, st_we, st_wa, st_wd, st_ra, st_q, p.state_depth),
+                ram(clk, st_we, st_wa, st_wd, st_ra, st_q, p.state_depth, run_en),
                 ram(clk, sp_we, sp_wa, sp_wd, sp_ra, sp_q, p.spike_depth),
                 ram(clk, in_we, in_wa, in_wd, in_ra, in_q, p.input_depth)]
 
@@ -235,6 +251,8 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     s0_diag, s1_diag = Signal(bool(0)), Signal(bool(0))
     s0_last, s1_last = Signal(bool(0)), Signal(bool(0))
     s0_fidx, s1_fidx = unsigned_signal(A), unsigned_signal(A)
+    s1_ext, s1_wa = Signal(bool(0)), unsigned_signal(A)       # s1 reads a DDR weight word
+    wt_word = unsigned_signal(P * w)                          # s1's weight word
 
     # Lanes: one datapath each, on the s1 words (the state word forwarded if needed).
     mode = unsigned_signal(2)
@@ -245,7 +263,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     v_out_bits = [unsigned_signal(m) for _ in range(P)]
     spikes = [unsigned_signal(1) for _ in range(P)]
     clamps = [unsigned_signal(1) for _ in range(P)]
-    lanes = [seq_lane(mode, s1_lanes, s1_lane, s1_diag, wt_q((i + 1) * w, i * w), value,
+    lanes = [seq_lane(mode, s1_lanes, s1_lane, s1_diag, wt_word((i + 1) * w, i * w), value,
                       v_in((i + 1) * m, i * m), bi_q((i + 1) * m, i * m), theta, leak, lo, hi,
                       v_out_bits[i], spikes[i], clamps[i], i, w, m, ib) for i in range(P)]
     clamp_word = ConcatSignal(*reversed(clamps)) if P > 1 else clamps[0]
@@ -268,7 +286,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     @always_comb
     def state_write():
         if s1_valid:
-            st_we.next = 1
+            st_we.next = not stall
             st_wa.next = s1_addr
             st_wd.next = v_word
         else:
@@ -286,7 +304,119 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
         else:
             v_in.next = st_q
 
+    # The DDR weight cache (external_weight_depth > 0): direct-mapped, cache_lines lines of
+    # line_words words (sw/layer_sequencer.WeightCache says which reads fill). The data and
+    # tag RAMs are read beside the on-chip weight RAM (s0's address, or s1's while stalled),
+    # so s1 finds its word and its line's tag; a miss stalls the whole sequencer (control
+    # frozen, state RAM output held, no state write) while an AXI4 INCR burst of line_words
+    # 64-bit beats fills the line. Only *when* things happen changes, never what.
+    flush = Signal(bool(0))                                   # an image starts: empty
+    ddr_fault = Signal(bool(0))                               # a burst went wrong: ERR_DDR
+    if EXT:
+        L, N = p.line_words, p.cache_lines
+        LL, NL = address_bits(L), address_bits(N * L)
+        TB = A - NL
+        WD_LINES = WD >> LL                                   # lines below DDR
+        c_ra, c_wa = unsigned_signal(NL), unsigned_signal(NL)
+        c_q, c_wd = unsigned_signal(P * w), unsigned_signal(P * w)
+        c_we, tag_we = Signal(bool(0)), Signal(bool(0))
+        tag_ra, tag_wa = unsigned_signal(NL - LL), unsigned_signal(NL - LL)
+        tag_q, tag_wd = unsigned_signal(TB), unsigned_signal(TB)
+        valid_bits, valid_q = Signal(intbv(0)[N:]), Signal(bool(0))
+        fst = enum("F_IDLE", "F_AR", "F_DATA", "F_SETTLE", "F_FAULT")
+        fs = Signal(fst.F_IDLE)
+        f_beat = Signal(modbv(0)[LL:])
+        f_slot, f_tag = unsigned_signal(NL - LL), unsigned_signal(TB)
+        n_fill = unsigned_signal(COUNTER_BITS)
+        cache_rams = [ram(clk, c_we, c_wa, c_wd, c_ra, c_q, N * L),
+                      ram(clk, tag_we, tag_wa, tag_wd, tag_ra, tag_q, N)]
+
+        @always_comb
+        def cache_lookup():
+            if stall:
+                c_ra.next = s1_wa[NL:]
+                tag_ra.next = s1_wa[NL:LL]
+            else:
+                c_ra.next = wt_ra[NL:]
+                tag_ra.next = wt_ra[NL:LL]
+
+        @always_comb
+        def cache_stall():
+            stall.next = s1_valid and s1_ext and not (valid_q and tag_q == s1_wa[A:NL])
+
+        @always_comb
+        def cache_word():
+            if s1_ext:
+                wt_word.next = c_q
+            else:
+                wt_word.next = wt_q
+
+        @always_comb
+        def cache_fill_ports():
+            c_we.next = fs == fst.F_DATA and m_rvalid and m_rresp == 0
+            c_wa.next = concat(f_slot, f_beat)
+            c_wd.next = m_rdata[P * w:]
+            tag_we.next = fs == fst.F_DATA and m_rvalid and f_beat == L - 1
+            tag_wa.next = f_slot
+            tag_wd.next = f_tag
+            m_rready.next = fs == fst.F_DATA
+            m_arlen.next = L - 1
+            fills.next = n_fill
+
+        @always_seq(clk.posedge, reset=rst)
+        def cache_fill():
+            line = intbv(0)[A:]
+            valid_q.next = valid_bits[tag_ra]
+            if flush:
+                valid_bits.next = 0
+                n_fill.next = 0
+            if fs == fst.F_IDLE:
+                if stall:                               # s1's line: byte offset in DDR
+                    line[:] = s1_wa[A:LL] - WD_LINES
+                    m_araddr.next = weight_addr + (line << (LL + 3))
+                    m_arvalid.next = 1
+                    f_slot.next = s1_wa[NL:LL]
+                    f_tag.next = s1_wa[A:NL]
+                    f_beat.next = 0
+                    fs.next = fst.F_AR
+            elif fs == fst.F_AR:
+                if m_arready:
+                    m_arvalid.next = 0
+                    fs.next = fst.F_DATA
+            elif fs == fst.F_DATA:
+                if m_rvalid and (m_rresp != 0 or m_rlast != (f_beat == L - 1)):
+                    fs.next = fst.F_FAULT               # SLVERR/DECERR, or RLAST misplaced
+                elif m_rvalid:
+                    f_beat.next = f_beat + 1
+                    if f_beat == L - 1:
+                        valid_bits.next[f_slot] = 1
+                        n_fill.next = n_fill + 1
+                        fs.next = fst.F_SETTLE
+            elif fs == fst.F_SETTLE:                    # the tag RAM re-reads the line
+                fs.next = fst.F_IDLE
+
+        @always_comb
+        def cache_fault():
+            ddr_fault.next = fs == fst.F_FAULT
+
+        cache = [cache_rams, cache_lookup, cache_stall, cache_word, cache_fill_ports, cache_fill,
+                 cache_fault]
+    else:
+        @always_comb
+        def no_cache():
+            stall.next = 0
+            wt_word.next = wt_q
+            m_rready.next = 0
+            m_arlen.next = 0
+            m_arvalid.next = 0
+            m_araddr.next = 0
+            fills.next = 0
+            ddr_fault.next = 0
+
+        cache = [no_cache]
+
     # Control.
+
     st = enum("IDLE", "HDR", "PIXELS", "CLR_POP", "CLR", "POP", "PROJ", "IN_READ", "IN_CHECK",
               "SP_READ", "SP_WAIT", "SP_BIT", "GEO", "ACC", "FIRE", "ADVANCE", "ARGMAX", "EMIT",
               "ERR")
@@ -337,6 +467,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     first_step, best, best_i = unsigned_signal(T_BITS), unsigned_signal(T_BITS), unsigned_signal(16)
     o_i = unsigned_signal(A)
     cyc, sop = unsigned_signal(COUNTER_BITS), unsigned_signal(COUNTER_BITS)
+    stl = unsigned_signal(COUNTER_BITS)
     sat = unsigned_signal(COUNTER_BITS)
     counting = Signal(bool(0))
     v0_word = unsigned_signal(P * m)
@@ -372,404 +503,286 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     def control():
         d = intbv(0)[32:]
         bits = intbv(0)[sw:]
-        d[:] = tb_q
-        sp_we.next = 0
-        in_we.next = 0
-        clr_we.next = 0
-        fw_valid.next = st_we
-        fw_addr.next = st_wa
-        fw_data.next = st_wd
         if counting:
             cyc.next = cyc + 1
-        # ---- the pipeline: s0 -> s1; s1's word is written back by state_write
-        s1_valid.next = s0_valid
-        s1_addr.next = s0_addr
-        s1_mode.next = s0_mode
-        s1_lanes.next = s0_lanes
-        s1_lane.next = s0_lane
-        s1_diag.next = s0_diag
-        s1_last.next = s0_last
-        s1_fidx.next = s0_fidx
-        s0_valid.next = 0
-        # The clamp count is registered before it is added (off the lanes' critical path); it
-        # lands one cycle later, long before an image's counters are read.
-        clamped_r.next = 0
-        if s1_valid:
-            clamped_r.next = n_clamped
-        sat.next = sat + clamped_r
-        if s1_valid:
-            if s1_mode == 1:
-                if s1_diag:
-                    sop.next = sop + 1
-                else:
-                    sop.next = sop + s1_lanes
-            else:                                       # a fire: pack the lane's spike
-                bits[:] = f_bits
-                if spike_word[s1_lane]:
-                    bits[f_bit] = 1
-                    if q == out_pop:
-                        counts[s1_fidx].next = counts[s1_fidx] + 1
-                        if first_step == 0:
-                            first_step.next = t + 1
-                if f_bit == p_rbits - 1 or s1_last:
-                    sp_we.next = 1
-                    sp_wa.next = p_spike + f_row
-                    sp_wd.next = bits
-                    f_row.next = f_row + 1
-                    f_bit.next = 0
-                    f_bits.next = 0
-                else:
-                    f_bit.next = f_bit + 1
-                    f_bits.next = bits
-        # ---- the states
-        if state == st.IDLE:
-            rec.next = 0
-            rf.next = 0
-            tb_ra.next = 0
-            state.next = st.HDR
-        elif state == st.HDR:                           # read the header fields
-            tb_ra.next = rf + 1
-            rf.next = rf + 1
-            if rf == HDR_MAGIC:
-                if d != MAGIC:
-                    error.next = ERR_MAGIC
-                    state.next = st.ERR
-            elif rf == HDR_N_POPULATIONS:
-                n_pop.next = d[A:]
-                if d != layer_count:
-                    error.next = ERR_LAYERS
-                    state.next = st.ERR
-            elif rf == HDR_MEMBRANE_MIN:
-                lo.next = d[m + 1:].signed()
-            elif rf == HDR_MEMBRANE_MAX:
-                hi.next = d[m + 1:].signed()
-            elif rf == HDR_INPUT_HEIGHT:
-                in_h.next = d[16:]
-            elif rf == HDR_INPUT_WIDTH:
-                in_w.next = d[16:]
-            elif rf == HDR_OUTPUT_POPULATION:
-                out_pop.next = d[A:]
-            elif rf == HDR_INPUT_SIZE:
-                in_size.next = d[A:]
-            elif rf == HDR_N_OUTPUTS:
-                n_out.next = d[A:]
-            elif rf == HDR_PROJECTION_TABLE:
-                proj_table.next = d[A:]
-                e_addr.next = 0
-                if T == 0:
-                    error.next = ERR_T
-                    state.next = st.ERR
-                else:
-                    run_T.next = T
-                    state.next = st.PIXELS
-        elif state == st.PIXELS:                        # take exactly input_size pixels
-            if px_valid:
-                in_we.next = 1
-                in_wa.next = e_addr
-                in_wd.next = px_data
-                e_addr.next = e_addr + 1
-                if (px_last and e_addr != in_size - 1) or (not px_last and e_addr == in_size - 1):
-                    error.next = ERR_PIXELS
-                    state.next = st.ERR
-                elif px_last:
-                    q.next = 0
-                    pop_addr.next = HEADER_WORDS
-                    rec.next = HEADER_WORDS
-                    tb_ra.next = HEADER_WORDS
-                    rf.next = 0
-                    cyc.next = 0
-                    sop.next = 0
-                    sat.next = 0
-                    counting.next = 1
-                    ret.next = st.CLR
-                    state.next = st.CLR_POP
-        elif state == st.CLR_POP or state == st.POP:     # read a population record
-            tb_ra.next = rec + rf + 1
-            rf.next = rf + 1
-            if rf == POP_CHANNELS:
-                p_C.next = d[A:]
-            elif rf == POP_CWORDS:
-                p_cwords.next = d[A:]
-            elif rf == POP_LAST_LANES:
-                p_last.next = d[A:]
-            elif rf == POP_POSITIONS:
-                p_pos.next = d[A:]
-            elif rf == POP_STATE_WORDS:
-                p_words.next = d[A:]
-            elif rf == POP_THETA:
-                p_theta.next = d[m + 1:].signed()
-            elif rf == POP_V0:
-                p_v0.next = d[m + 1:].signed()
-                p_v0_bits.next = d[m:]
-            elif rf == POP_LEAK_SHIFT:
-                p_leak.next = d[5:]
-            elif rf == POP_STATE_BASE:
-                p_state.next = d[A:]
-            elif rf == POP_BIAS_BASE:
-                p_bias.next = d[A:]
-            elif rf == POP_BIAS_MODE:
-                p_bmode.next = d[A:]
-            elif rf == POP_SPIKE_BASE:
-                p_spike.next = d[A:]
-            elif rf == POP_ROW_BITS:
-                p_rbits.next = d[A:]
-            elif rf == POP_PROJECTION_COUNT:
-                p_nproj.next = d[A:]
-                proj_left.next = d[A:]
-                k_w.next = 0
+        if stall:                                       # frozen: a DDR line is on its way
+            if counting:
+                stl.next = stl + 1
+            if ddr_fault:
+                error.next = ERR_DDR
+                state.next = st.ERR
+        else:
+            flush.next = 0
+            d[:] = tb_q
+            sp_we.next = 0
+            in_we.next = 0
+            clr_we.next = 0
+            fw_valid.next = st_we
+            fw_addr.next = st_wa
+            fw_data.next = st_wd
+            # ---- the pipeline: s0 -> s1; s1's word is written back by state_write
+            s1_valid.next = s0_valid
+            s1_addr.next = s0_addr
+            s1_mode.next = s0_mode
+            s1_lanes.next = s0_lanes
+            s1_lane.next = s0_lane
+            s1_diag.next = s0_diag
+            s1_last.next = s0_last
+            s1_fidx.next = s0_fidx
+            s1_ext.next = s0_valid and s0_mode == 1 and not s0_diag and wt_ra >= WD
+            s1_wa.next = wt_ra
+            s0_valid.next = 0
+            # The clamp count is registered before it is added (off the lanes' critical path); it
+            # lands one cycle later, long before an image's counters are read.
+            clamped_r.next = 0
+            if s1_valid:
+                clamped_r.next = n_clamped
+            sat.next = sat + clamped_r
+            if s1_valid:
+                if s1_mode == 1:
+                    if s1_diag:
+                        sop.next = sop + 1
+                    else:
+                        sop.next = sop + s1_lanes
+                else:                                       # a fire: pack the lane's spike
+                    bits[:] = f_bits
+                    if spike_word[s1_lane]:
+                        bits[f_bit] = 1
+                        if q == out_pop:
+                            counts[s1_fidx].next = counts[s1_fidx] + 1
+                            if first_step == 0:
+                                first_step.next = t + 1
+                    if f_bit == p_rbits - 1 or s1_last:
+                        sp_we.next = 1
+                        sp_wa.next = p_spike + f_row
+                        sp_wd.next = bits
+                        f_row.next = f_row + 1
+                        f_bit.next = 0
+                        f_bits.next = 0
+                    else:
+                        f_bit.next = f_bit + 1
+                        f_bits.next = bits
+            # ---- the states
+            if state == st.IDLE:
+                flush.next = 1
+                rec.next = 0
                 rf.next = 0
-                rec.next = proj_addr
-                tb_ra.next = proj_addr
-                if state == st.CLR_POP:
-                    state.next = st.CLR
-                else:
-                    state.next = st.PROJ
-        elif state == st.CLR:                           # every state word of q = v0
-            if k_w < p_words:
-                clr_we.next = 1
-                clr_addr.next = p_state + k_w
-                clr_data.next = v0_word
-                k_w.next = k_w + 1
-            else:
-                if q == n_pop - 1:
-                    q.next = 0
-                    t.next = 0
-                    pop_addr.next = HEADER_WORDS
-                    proj_addr.next = proj_table
-                    rec.next = HEADER_WORDS
-                    tb_ra.next = HEADER_WORDS
-                    rf.next = 0
-                    state.next = st.POP
-                else:
-                    q.next = q + 1
-                    pop_addr.next = pop_addr + POP_WORDS
-                    rec.next = pop_addr + POP_WORDS
-                    tb_ra.next = pop_addr + POP_WORDS
-                    rf.next = 0
-                    state.next = st.CLR_POP
-        elif state == st.PROJ:                          # read a projection record
-            if proj_left == 0:
-                f_c.next = 0
-                f_pos.next = 0
-                f_off.next = 0
-                f_cw.next = 0
-                f_lane.next = 0
-                f_idx.next = 0
-                f_row.next = 0
-                f_bit.next = 0
-                f_bits.next = 0
-                state.next = st.FIRE
-            else:
+                tb_ra.next = 0
+                state.next = st.HDR
+            elif state == st.HDR:                           # read the header fields
+                tb_ra.next = rf + 1
+                rf.next = rf + 1
+                if rf == HDR_MAGIC:
+                    if d != MAGIC:
+                        error.next = ERR_MAGIC
+                        state.next = st.ERR
+                elif rf == HDR_N_POPULATIONS:
+                    n_pop.next = d[A:]
+                    if d != layer_count:
+                        error.next = ERR_LAYERS
+                        state.next = st.ERR
+                elif rf == HDR_MEMBRANE_MIN:
+                    lo.next = d[m + 1:].signed()
+                elif rf == HDR_MEMBRANE_MAX:
+                    hi.next = d[m + 1:].signed()
+                elif rf == HDR_INPUT_HEIGHT:
+                    in_h.next = d[16:]
+                elif rf == HDR_INPUT_WIDTH:
+                    in_w.next = d[16:]
+                elif rf == HDR_OUTPUT_POPULATION:
+                    out_pop.next = d[A:]
+                elif rf == HDR_INPUT_SIZE:
+                    in_size.next = d[A:]
+                elif rf == HDR_N_OUTPUTS:
+                    n_out.next = d[A:]
+                elif rf == HDR_PROJECTION_TABLE:
+                    proj_table.next = d[A:]
+                    e_addr.next = 0
+                    if T == 0:
+                        error.next = ERR_T
+                        state.next = st.ERR
+                    else:
+                        run_T.next = T
+                        state.next = st.PIXELS
+            elif state == st.PIXELS:                        # take exactly input_size pixels
+                if px_valid:
+                    in_we.next = 1
+                    in_wa.next = e_addr
+                    in_wd.next = px_data
+                    e_addr.next = e_addr + 1
+                    if (px_last and e_addr != in_size - 1) or (not px_last and e_addr == in_size - 1):
+                        error.next = ERR_PIXELS
+                        state.next = st.ERR
+                    elif px_last:
+                        q.next = 0
+                        pop_addr.next = HEADER_WORDS
+                        rec.next = HEADER_WORDS
+                        tb_ra.next = HEADER_WORDS
+                        rf.next = 0
+                        cyc.next = 0
+                        stl.next = 0
+                        sop.next = 0
+                        sat.next = 0
+                        counting.next = 1
+                        ret.next = st.CLR
+                        state.next = st.CLR_POP
+            elif state == st.CLR_POP or state == st.POP:     # read a population record
                 tb_ra.next = rec + rf + 1
                 rf.next = rf + 1
-                if rf == PRJ_KIND:
-                    j_kind.next = d[2:]
-                elif rf == PRJ_SOURCE:
-                    j_input.next = d == INPUT_SOURCE
-                elif rf == PRJ_WEIGHT_BASE:
-                    j_wbase.next = d[A:]
-                elif rf == PRJ_GEO_Y_BASE:
-                    j_gy.next = d[A:]
-                elif rf == PRJ_GEO_X_BASE:
-                    j_gx.next = d[A:]
-                elif rf == PRJ_STATE_ROW_STEP:
-                    j_srow.next = d[A:]
-                elif rf == PRJ_WEIGHT_ROW_STEP:
-                    j_wrow.next = d[A:]
-                elif rf == PRJ_WEIGHT_COL_STEP:
-                    j_wcol.next = d[A:]
-                elif rf == PRJ_WEIGHT_CHANNEL_STEP:
-                    j_wch.next = d[A:]
-                elif rf == PRJ_SOURCE_HEIGHT:
-                    j_sh.next = d[16:]
-                elif rf == PRJ_SOURCE_WIDTH:
-                    j_sw.next = d[16:]
-                elif rf == PRJ_SOURCE_SPIKE_BASE:
-                    j_sbase.next = d[A:]
-                elif rf == PRJ_SOURCE_ROWS:
-                    j_srows.next = d[A:]
-                elif rf == PRJ_SOURCE_ROW_BITS:
-                    j_rbits.next = d[A:]
-                elif rf == PRJ_WEIGHT_WORD_STEP:
-                    j_wword.next = d[A:]
-                    proj_left.next = proj_left - 1
-                    proj_addr.next = proj_addr + PROJ_WORDS
-                    e_addr.next = 0
-                    e_row.next = 0
-                    e_c.next = 0
-                    e_y.next = 0
-                    e_x.next = 0
-                    e_woff.next = 0
-                    e_cbase.next = 0
-                    e_dcw.next = 0
-                    e_dlane.next = 0
-                    if j_input:
-                        in_ra.next = 0
-                        state.next = st.IN_READ
-                    else:
-                        sp_ra.next = j_sbase
-                        state.next = st.SP_READ
-        elif state == st.IN_READ:                       # the input scan: one pixel, 2 cycles
-            if e_addr == in_size:
-                rf.next = 0
-                rec.next = proj_addr
-                tb_ra.next = proj_addr
-                state.next = st.PROJ
-            else:
-                state.next = st.IN_CHECK
-        elif state == st.IN_CHECK:
-            ret.next = st.IN_READ
-            if in_q != 0:
-                e_value.next = in_q
-                g_phase.next = 0
-                state.next = st.GEO
-            else:
-                state.next = st.ADVANCE
-        elif state == st.SP_READ:                       # the spike scan: one bitmap word
-            if e_row == j_srows:
-                rf.next = 0
-                rec.next = proj_addr
-                tb_ra.next = proj_addr
-                state.next = st.PROJ
-            else:
-                state.next = st.SP_WAIT
-        elif state == st.SP_WAIT:
-            e_word.next = sp_q
-            e_bit.next = 0
-            if sp_q == 0:
-                e_row.next = e_row + 1
-                e_addr.next = e_addr + j_rbits
-                e_woff.next = e_woff + j_wword
-                sp_ra.next = j_sbase + e_row + 1
-                if e_y == j_sh - 1:
-                    e_y.next = 0
-                    e_c.next = e_c + 1
-                    e_cbase.next = e_cbase + j_wch
-                    if e_dlane == P - 1:
-                        e_dlane.next = 0
-                        e_dcw.next = e_dcw + 1
-                    else:
-                        e_dlane.next = e_dlane + 1
-                else:
-                    e_y.next = e_y + 1
-                state.next = st.SP_READ
-            else:
-                e_x.next = 0
-                state.next = st.SP_BIT
-        elif state == st.SP_BIT:
-            if e_word[e_bit]:
-                e_value.next = 1
-                ret.next = st.SP_BIT
-                g_phase.next = 0
-                state.next = st.GEO
-            else:
-                ret.next = st.SP_BIT
-                state.next = st.ADVANCE                    # ADVANCE advances the bit
-        elif state == st.GEO:                           # fetch the event's geometry entries
-            if j_kind == KIND_DENSE:
-                s_row.next = 0
-                s_col.next = 0
-                w_row.next = e_woff
-                w_col.next = e_woff
-                g_ny.next = 1
-                g_nx.next = 1
-                a_i.next = 0
-                b_i.next = 0
-                k_w.next = 0
-                issuing.next = 1
-                state.next = st.ACC
-            elif g_phase == 0:
-                ge_ra.next = j_gy + e_y
-                g_phase.next = 1
-            elif g_phase == 1:
-                ge_ra.next = j_gx + e_x
-                g_phase.next = 2
-            elif g_phase == 2:
-                g_sy.next = ge_q[G:]
-                g_wy.next = ge_q[2 * G:G]
-                g_ny.next = ge_q[3 * G:2 * G]
-                g_phase.next = 3
-            else:
-                g_sx.next = ge_q[G:]
-                g_wx.next = ge_q[2 * G:G]
-                g_nx.next = ge_q[3 * G:2 * G]
-                s_row.next = g_sy
-                s_col.next = g_sy + ge_q[G:]
-                w_row.next = e_cbase + g_wy
-                w_col.next = e_cbase + g_wy + ge_q[2 * G:G]
-                a_i.next = 0
-                b_i.next = 0
-                k_w.next = 0
-                if g_ny == 0 or ge_q[3 * G:2 * G] == 0:
-                    state.next = st.ADVANCE
-                else:
-                    issuing.next = 1
-                    state.next = st.ACC
-        elif state == st.ACC:                           # walk the touched words, 1 per cycle
-            if issuing:
-                s0_valid.next = 1
-                s0_mode.next = 1
-                s0_diag.next = j_kind != KIND_DENSE and j_kind != KIND_CONV
-                s0_lane.next = e_dlane
-                if j_kind != KIND_DENSE and j_kind != KIND_CONV:
-                    st_ra.next = p_state + s_col + e_dcw
-                    s0_addr.next = p_state + s_col + e_dcw
-                    s0_lanes.next = 1
-                else:
-                    st_ra.next = p_state + s_col + k_w
-                    s0_addr.next = p_state + s_col + k_w
-                    wt_ra.next = j_wbase + w_col + k_w
-                    if k_w == p_cwords - 1:
-                        s0_lanes.next = p_last
-                    else:
-                        s0_lanes.next = P
-                # advance (w, then b, then a)
-                if j_kind != KIND_DENSE and j_kind != KIND_CONV or k_w == p_cwords - 1:
+                if rf == POP_CHANNELS:
+                    p_C.next = d[A:]
+                elif rf == POP_CWORDS:
+                    p_cwords.next = d[A:]
+                elif rf == POP_LAST_LANES:
+                    p_last.next = d[A:]
+                elif rf == POP_POSITIONS:
+                    p_pos.next = d[A:]
+                elif rf == POP_STATE_WORDS:
+                    p_words.next = d[A:]
+                elif rf == POP_THETA:
+                    p_theta.next = d[m + 1:].signed()
+                elif rf == POP_V0:
+                    p_v0.next = d[m + 1:].signed()
+                    p_v0_bits.next = d[m:]
+                elif rf == POP_LEAK_SHIFT:
+                    p_leak.next = d[5:]
+                elif rf == POP_STATE_BASE:
+                    p_state.next = d[A:]
+                elif rf == POP_BIAS_BASE:
+                    p_bias.next = d[A:]
+                elif rf == POP_BIAS_MODE:
+                    p_bmode.next = d[A:]
+                elif rf == POP_SPIKE_BASE:
+                    p_spike.next = d[A:]
+                elif rf == POP_ROW_BITS:
+                    p_rbits.next = d[A:]
+                elif rf == POP_PROJECTION_COUNT:
+                    p_nproj.next = d[A:]
+                    proj_left.next = d[A:]
                     k_w.next = 0
-                    if b_i == g_nx - 1:
-                        b_i.next = 0
-                        if a_i == g_ny - 1:
-                            issuing.next = 0
-                        else:
-                            a_i.next = a_i + 1
-                            s_row.next = s_row + j_srow
-                            s_col.next = s_row + j_srow + g_sx
-                            w_row.next = w_row - j_wrow
-                            w_col.next = w_row - j_wrow + g_wx
+                    rf.next = 0
+                    rec.next = proj_addr
+                    tb_ra.next = proj_addr
+                    if state == st.CLR_POP:
+                        state.next = st.CLR
                     else:
-                        b_i.next = b_i + 1
-                        s_col.next = s_col + p_cwords
-                        w_col.next = w_col - j_wcol
-                else:
+                        state.next = st.PROJ
+            elif state == st.CLR:                           # every state word of q = v0
+                if k_w < p_words:
+                    clr_we.next = 1
+                    clr_addr.next = p_state + k_w
+                    clr_data.next = v0_word
                     k_w.next = k_w + 1
-            elif not s0_valid and not s1_valid:
-                state.next = st.ADVANCE
-        elif state == st.ADVANCE:                          # the scan moves on after an event
-            if ret == st.IN_READ:
-                e_addr.next = e_addr + 1
-                in_ra.next = e_addr + 1
-                e_woff.next = e_woff + j_wch
-                if e_x == in_w - 1:
-                    e_x.next = 0
-                    if e_y == in_h - 1:
-                        e_y.next = 0
-                        e_c.next = e_c + 1
-                        e_cbase.next = e_cbase + j_wch
-                        if e_dlane == P - 1:
-                            e_dlane.next = 0
-                            e_dcw.next = e_dcw + 1
-                        else:
-                            e_dlane.next = e_dlane + 1
-                    else:
-                        e_y.next = e_y + 1
                 else:
-                    e_x.next = e_x + 1
-                state.next = st.IN_READ
-            else:                                       # the next bit of the bitmap word
-                e_addr.next = e_addr + 1
-                e_woff.next = e_woff + j_wch
-                if e_bit == j_rbits - 1:
+                    if q == n_pop - 1:
+                        q.next = 0
+                        t.next = 0
+                        pop_addr.next = HEADER_WORDS
+                        proj_addr.next = proj_table
+                        rec.next = HEADER_WORDS
+                        tb_ra.next = HEADER_WORDS
+                        rf.next = 0
+                        state.next = st.POP
+                    else:
+                        q.next = q + 1
+                        pop_addr.next = pop_addr + POP_WORDS
+                        rec.next = pop_addr + POP_WORDS
+                        tb_ra.next = pop_addr + POP_WORDS
+                        rf.next = 0
+                        state.next = st.CLR_POP
+            elif state == st.PROJ:                          # read a projection record
+                if proj_left == 0:
+                    f_c.next = 0
+                    f_pos.next = 0
+                    f_off.next = 0
+                    f_cw.next = 0
+                    f_lane.next = 0
+                    f_idx.next = 0
+                    f_row.next = 0
+                    f_bit.next = 0
+                    f_bits.next = 0
+                    state.next = st.FIRE
+                else:
+                    tb_ra.next = rec + rf + 1
+                    rf.next = rf + 1
+                    if rf == PRJ_KIND:
+                        j_kind.next = d[2:]
+                    elif rf == PRJ_SOURCE:
+                        j_input.next = d == INPUT_SOURCE
+                    elif rf == PRJ_WEIGHT_BASE:
+                        j_wbase.next = d[A:]
+                    elif rf == PRJ_GEO_Y_BASE:
+                        j_gy.next = d[A:]
+                    elif rf == PRJ_GEO_X_BASE:
+                        j_gx.next = d[A:]
+                    elif rf == PRJ_STATE_ROW_STEP:
+                        j_srow.next = d[A:]
+                    elif rf == PRJ_WEIGHT_ROW_STEP:
+                        j_wrow.next = d[A:]
+                    elif rf == PRJ_WEIGHT_COL_STEP:
+                        j_wcol.next = d[A:]
+                    elif rf == PRJ_WEIGHT_CHANNEL_STEP:
+                        j_wch.next = d[A:]
+                    elif rf == PRJ_SOURCE_HEIGHT:
+                        j_sh.next = d[16:]
+                    elif rf == PRJ_SOURCE_WIDTH:
+                        j_sw.next = d[16:]
+                    elif rf == PRJ_SOURCE_SPIKE_BASE:
+                        j_sbase.next = d[A:]
+                    elif rf == PRJ_SOURCE_ROWS:
+                        j_srows.next = d[A:]
+                    elif rf == PRJ_SOURCE_ROW_BITS:
+                        j_rbits.next = d[A:]
+                    elif rf == PRJ_WEIGHT_WORD_STEP:
+                        j_wword.next = d[A:]
+                        proj_left.next = proj_left - 1
+                        proj_addr.next = proj_addr + PROJ_WORDS
+                        e_addr.next = 0
+                        e_row.next = 0
+                        e_c.next = 0
+                        e_y.next = 0
+                        e_x.next = 0
+                        e_woff.next = 0
+                        e_cbase.next = 0
+                        e_dcw.next = 0
+                        e_dlane.next = 0
+                        if j_input:
+                            in_ra.next = 0
+                            state.next = st.IN_READ
+                        else:
+                            sp_ra.next = j_sbase
+                            state.next = st.SP_READ
+            elif state == st.IN_READ:                       # the input scan: one pixel, 2 cycles
+                if e_addr == in_size:
+                    rf.next = 0
+                    rec.next = proj_addr
+                    tb_ra.next = proj_addr
+                    state.next = st.PROJ
+                else:
+                    state.next = st.IN_CHECK
+            elif state == st.IN_CHECK:
+                ret.next = st.IN_READ
+                if in_q != 0:
+                    e_value.next = in_q
+                    g_phase.next = 0
+                    state.next = st.GEO
+                else:
+                    state.next = st.ADVANCE
+            elif state == st.SP_READ:                       # the spike scan: one bitmap word
+                if e_row == j_srows:
+                    rf.next = 0
+                    rec.next = proj_addr
+                    tb_ra.next = proj_addr
+                    state.next = st.PROJ
+                else:
+                    state.next = st.SP_WAIT
+            elif state == st.SP_WAIT:
+                e_word.next = sp_q
+                e_bit.next = 0
+                if sp_q == 0:
                     e_row.next = e_row + 1
+                    e_addr.next = e_addr + j_rbits
+                    e_woff.next = e_woff + j_wword
                     sp_ra.next = j_sbase + e_row + 1
                     if e_y == j_sh - 1:
                         e_y.next = 0
@@ -784,85 +797,216 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                         e_y.next = e_y + 1
                     state.next = st.SP_READ
                 else:
-                    e_bit.next = e_bit + 1
-                    e_x.next = e_x + 1
+                    e_x.next = 0
                     state.next = st.SP_BIT
-        elif state == st.FIRE:                          # one neuron per cycle, canonical order
-            if f_c < p_C:
-                st_ra.next = p_state + f_off
-                s0_addr.next = p_state + f_off
-                if p_bmode != 0:
-                    bi_ra.next = p_bias + f_off
+            elif state == st.SP_BIT:
+                if e_word[e_bit]:
+                    e_value.next = 1
+                    ret.next = st.SP_BIT
+                    g_phase.next = 0
+                    state.next = st.GEO
                 else:
-                    bi_ra.next = p_bias + f_cw
-                s0_valid.next = 1
-                s0_mode.next = 2
-                s0_diag.next = 0
-                s0_lane.next = f_lane
-                s0_fidx.next = f_idx
-                s0_last.next = f_c == p_C - 1 and f_pos == p_pos - 1
-                f_idx.next = f_idx + 1
-                if f_pos == p_pos - 1:
-                    f_pos.next = 0
-                    f_c.next = f_c + 1
-                    if f_lane == P - 1:
-                        f_lane.next = 0
-                        f_cw.next = f_cw + 1
-                        f_off.next = f_cw + 1
-                    else:
-                        f_lane.next = f_lane + 1
-                        f_off.next = f_cw
+                    ret.next = st.SP_BIT
+                    state.next = st.ADVANCE                    # ADVANCE advances the bit
+            elif state == st.GEO:                           # fetch the event's geometry entries
+                if j_kind == KIND_DENSE:
+                    s_row.next = 0
+                    s_col.next = 0
+                    w_row.next = e_woff
+                    w_col.next = e_woff
+                    g_ny.next = 1
+                    g_nx.next = 1
+                    a_i.next = 0
+                    b_i.next = 0
+                    k_w.next = 0
+                    issuing.next = 1
+                    state.next = st.ACC
+                elif g_phase == 0:
+                    ge_ra.next = j_gy + e_y
+                    g_phase.next = 1
+                elif g_phase == 1:
+                    ge_ra.next = j_gx + e_x
+                    g_phase.next = 2
+                elif g_phase == 2:
+                    g_sy.next = ge_q[G:]
+                    g_wy.next = ge_q[2 * G:G]
+                    g_ny.next = ge_q[3 * G:2 * G]
+                    g_phase.next = 3
                 else:
-                    f_pos.next = f_pos + 1
-                    f_off.next = f_off + p_cwords
-            elif not s0_valid and not s1_valid:
-                if q == n_pop - 1:
-                    if t == run_T - 1:
-                        counting.next = 0
-                        best.next = 0
-                        best_i.next = 0
-                        o_i.next = 0
-                        state.next = st.ARGMAX
+                    g_sx.next = ge_q[G:]
+                    g_wx.next = ge_q[2 * G:G]
+                    g_nx.next = ge_q[3 * G:2 * G]
+                    s_row.next = g_sy
+                    s_col.next = g_sy + ge_q[G:]
+                    w_row.next = e_cbase + g_wy
+                    w_col.next = e_cbase + g_wy + ge_q[2 * G:G]
+                    a_i.next = 0
+                    b_i.next = 0
+                    k_w.next = 0
+                    if g_ny == 0 or ge_q[3 * G:2 * G] == 0:
+                        state.next = st.ADVANCE
                     else:
-                        t.next = t + 1
-                        q.next = 0
-                        pop_addr.next = HEADER_WORDS
-                        proj_addr.next = proj_table
-                        rec.next = HEADER_WORDS
-                        tb_ra.next = HEADER_WORDS
+                        issuing.next = 1
+                        state.next = st.ACC
+            elif state == st.ACC:                           # walk the touched words, 1 per cycle
+                if issuing:
+                    s0_valid.next = 1
+                    s0_mode.next = 1
+                    s0_diag.next = j_kind != KIND_DENSE and j_kind != KIND_CONV
+                    s0_lane.next = e_dlane
+                    if j_kind != KIND_DENSE and j_kind != KIND_CONV:
+                        st_ra.next = p_state + s_col + e_dcw
+                        s0_addr.next = p_state + s_col + e_dcw
+                        s0_lanes.next = 1
+                    else:
+                        st_ra.next = p_state + s_col + k_w
+                        s0_addr.next = p_state + s_col + k_w
+                        wt_ra.next = j_wbase + w_col + k_w
+                        if k_w == p_cwords - 1:
+                            s0_lanes.next = p_last
+                        else:
+                            s0_lanes.next = P
+                    # advance (w, then b, then a)
+                    if j_kind != KIND_DENSE and j_kind != KIND_CONV or k_w == p_cwords - 1:
+                        k_w.next = 0
+                        if b_i == g_nx - 1:
+                            b_i.next = 0
+                            if a_i == g_ny - 1:
+                                issuing.next = 0
+                            else:
+                                a_i.next = a_i + 1
+                                s_row.next = s_row + j_srow
+                                s_col.next = s_row + j_srow + g_sx
+                                w_row.next = w_row - j_wrow
+                                w_col.next = w_row - j_wrow + g_wx
+                        else:
+                            b_i.next = b_i + 1
+                            s_col.next = s_col + p_cwords
+                            w_col.next = w_col - j_wcol
+                    else:
+                        k_w.next = k_w + 1
+                elif not s0_valid and not s1_valid:
+                    state.next = st.ADVANCE
+            elif state == st.ADVANCE:                          # the scan moves on after an event
+                if ret == st.IN_READ:
+                    e_addr.next = e_addr + 1
+                    in_ra.next = e_addr + 1
+                    e_woff.next = e_woff + j_wch
+                    if e_x == in_w - 1:
+                        e_x.next = 0
+                        if e_y == in_h - 1:
+                            e_y.next = 0
+                            e_c.next = e_c + 1
+                            e_cbase.next = e_cbase + j_wch
+                            if e_dlane == P - 1:
+                                e_dlane.next = 0
+                                e_dcw.next = e_dcw + 1
+                            else:
+                                e_dlane.next = e_dlane + 1
+                        else:
+                            e_y.next = e_y + 1
+                    else:
+                        e_x.next = e_x + 1
+                    state.next = st.IN_READ
+                else:                                       # the next bit of the bitmap word
+                    e_addr.next = e_addr + 1
+                    e_woff.next = e_woff + j_wch
+                    if e_bit == j_rbits - 1:
+                        e_row.next = e_row + 1
+                        sp_ra.next = j_sbase + e_row + 1
+                        if e_y == j_sh - 1:
+                            e_y.next = 0
+                            e_c.next = e_c + 1
+                            e_cbase.next = e_cbase + j_wch
+                            if e_dlane == P - 1:
+                                e_dlane.next = 0
+                                e_dcw.next = e_dcw + 1
+                            else:
+                                e_dlane.next = e_dlane + 1
+                        else:
+                            e_y.next = e_y + 1
+                        state.next = st.SP_READ
+                    else:
+                        e_bit.next = e_bit + 1
+                        e_x.next = e_x + 1
+                        state.next = st.SP_BIT
+            elif state == st.FIRE:                          # one neuron per cycle, canonical order
+                if f_c < p_C:
+                    st_ra.next = p_state + f_off
+                    s0_addr.next = p_state + f_off
+                    if p_bmode != 0:
+                        bi_ra.next = p_bias + f_off
+                    else:
+                        bi_ra.next = p_bias + f_cw
+                    s0_valid.next = 1
+                    s0_mode.next = 2
+                    s0_diag.next = 0
+                    s0_lane.next = f_lane
+                    s0_fidx.next = f_idx
+                    s0_last.next = f_c == p_C - 1 and f_pos == p_pos - 1
+                    f_idx.next = f_idx + 1
+                    if f_pos == p_pos - 1:
+                        f_pos.next = 0
+                        f_c.next = f_c + 1
+                        if f_lane == P - 1:
+                            f_lane.next = 0
+                            f_cw.next = f_cw + 1
+                            f_off.next = f_cw + 1
+                        else:
+                            f_lane.next = f_lane + 1
+                            f_off.next = f_cw
+                    else:
+                        f_pos.next = f_pos + 1
+                        f_off.next = f_off + p_cwords
+                elif not s0_valid and not s1_valid:
+                    if q == n_pop - 1:
+                        if t == run_T - 1:
+                            counting.next = 0
+                            best.next = 0
+                            best_i.next = 0
+                            o_i.next = 0
+                            state.next = st.ARGMAX
+                        else:
+                            t.next = t + 1
+                            q.next = 0
+                            pop_addr.next = HEADER_WORDS
+                            proj_addr.next = proj_table
+                            rec.next = HEADER_WORDS
+                            tb_ra.next = HEADER_WORDS
+                            rf.next = 0
+                            state.next = st.POP
+                    else:
+                        q.next = q + 1
+                        pop_addr.next = pop_addr + POP_WORDS
+                        rec.next = pop_addr + POP_WORDS
+                        tb_ra.next = pop_addr + POP_WORDS
                         rf.next = 0
                         state.next = st.POP
-                else:
-                    q.next = q + 1
-                    pop_addr.next = pop_addr + POP_WORDS
-                    rec.next = pop_addr + POP_WORDS
-                    tb_ra.next = pop_addr + POP_WORDS
-                    rf.next = 0
-                    state.next = st.POP
-        elif state == st.ARGMAX:                        # ties to the lowest index
-            if o_i < n_out:
-                if counts[o_i] > best or o_i == 0:
-                    best.next = counts[o_i]
-                    best_i.next = o_i
-                o_i.next = o_i + 1
-            else:
-                o_i.next = 0
-                state.next = st.EMIT
-        elif state == st.EMIT:
-            if res_ready:
-                if o_i > 0:
-                    counts[o_i - 1].next = 0
-                if o_i == n_out:
-                    first_step.next = 0
-                    state.next = st.IDLE
-                else:
+            elif state == st.ARGMAX:                        # ties to the lowest index
+                if o_i < n_out:
+                    if counts[o_i] > best or o_i == 0:
+                        best.next = counts[o_i]
+                        best_i.next = o_i
                     o_i.next = o_i + 1
+                else:
+                    o_i.next = 0
+                    state.next = st.EMIT
+            elif state == st.EMIT:
+                if res_ready:
+                    if o_i > 0:
+                        counts[o_i - 1].next = 0
+                    if o_i == n_out:
+                        first_step.next = 0
+                        state.next = st.IDLE
+                    else:
+                        o_i.next = o_i + 1
         cycles.next = cyc
         sops.next = sop
         saturations.next = sat
+        stalls.next = stl
 
-    return (table_offset, memories, load_port, lanes, count_clamps, v0_fill, state_write,
-            forward, lane_control, outputs, control)
+    return (table_offset, weight_chip_address, memories, load_port, lanes, count_clamps,
+            v0_fill, state_write, forward, cache, lane_control, outputs, control)
 
 
 def ports(p: AcceleratorParams) -> dict:
@@ -877,7 +1021,13 @@ def ports(p: AcceleratorParams) -> dict:
                 layer_count=unsigned_signal(16),
                 busy=Signal(bool(0)), error=unsigned_signal(4),
                 cycles=unsigned_signal(COUNTER_BITS), sops=unsigned_signal(COUNTER_BITS),
-                saturations=unsigned_signal(COUNTER_BITS))
+                saturations=unsigned_signal(COUNTER_BITS), stalls=unsigned_signal(COUNTER_BITS),
+                fills=unsigned_signal(COUNTER_BITS), weight_addr=unsigned_signal(32),
+                m_araddr=unsigned_signal(32), m_arlen=unsigned_signal(8),
+                m_arvalid=Signal(bool(0)), m_arready=Signal(bool(0)),
+                m_rdata=unsigned_signal(DDR_BEAT_BITS), m_rresp=unsigned_signal(2),
+                m_rlast=Signal(bool(0)), m_rvalid=Signal(bool(0)),
+                m_rready=Signal(bool(0)))
 
 
 def top(p: AcceleratorParams):
@@ -902,12 +1052,19 @@ def word_bits(memory: str, p: AcceleratorParams) -> int:
 
 
 def memory_words(images: Images) -> dict[str, list[int]]:
-    """Every image as the words of its memory."""
+    """Every image as the words of its memory (the on-chip weights only:
+    :func:`external_words` are the rest)."""
     p = images.params
     return {"table": [int(x) for x in images.table],
-            "weight": [pack_lanes(row, p.weight_bits) for row in images.weights],
+            "weight": [pack_lanes(row, p.weight_bits) for row in images.onchip_weights],
             "bias": [pack_lanes(row, p.membrane_bits) for row in images.biases],
             "geometry": [pack_lanes(row, GEOMETRY_FIELD_BITS) for row in images.geometry]}
+
+
+def external_words(images: Images) -> list[int]:
+    """The weight words that live in DDR (from address ``weight_depth`` on), one 64-bit
+    beat each, in address order: what a host writes to the buffer at ``WEIGHT_ADDR``."""
+    return [pack_lanes(row, images.params.weight_bits) for row in images.external_weights]
 
 
 def memory_load(images: Images) -> list[tuple[int, int, int]]:
@@ -932,14 +1089,19 @@ CHUNK = 16
 def testbench(images: Images, pixels, T: int, layer_count: int | None = None):
     """Self-checking bench: loads ``images`` through the load port, then streams every image
     of ``pixels[B, n_inputs]`` (valid/ready, ``px_last`` on each image's last pixel) and takes
-    the result words with ``res_ready`` low every fourth cycle (back-pressure). Prints ``r
-    word`` (hex) per result word, then per image ``c cycles`` and ``s sops`` (hex) and ``e
-    error``; then ``done``."""
+    the result words with ``res_ready`` low every fourth cycle (back-pressure); the DDR
+    weights are served by ``hw/axi.bench_ddr``. Prints ``r word`` (hex) per result word, then
+    per image ``c cycles``, ``s sops``, ``x saturations``, ``k stalls``, ``f fills`` (hex) and
+    ``e error``; then ``done``."""
     p = images.params
     pixels = np.asarray(pixels, dtype=np.int64).reshape(len(pixels), -1)
     s = ports(p)
     clk, rst = s["clk"], s["rst"]
     dut = layer_sequencer(p=p, **s)
+    ddr = bench_ddr(clk, rst, s["m_araddr"], s["m_arlen"], s["m_arvalid"], s["m_arready"],
+                    s["m_rdata"], s["m_rresp"], s["m_rvalid"], s["m_rlast"], s["m_rready"],
+                    external_words(images) or [0], DDR_BENCH_BASE)
+    weight_addr = s["weight_addr"]
     load = memory_load(images)
     n_load, n_images = len(load), len(pixels)
     flat = [int(x) for x in pixels.reshape(-1)]
@@ -962,6 +1124,7 @@ def testbench(images: Images, pixels, T: int, layer_count: int | None = None):
                                                 s["res_last"])
     T_in, cycles, sops, error = s["T"], s["cycles"], s["sops"], s["error"]
     saturations, table_base, layers_in = s["saturations"], s["table_base"], s["layer_count"]
+    stalls, fills = s["stalls"], s["fills"]
     n_layers = (decode_table(images.table)[0]["n_populations"] if layer_count is None
                 else int(layer_count))
     width = len(ld_data)
@@ -975,6 +1138,7 @@ def testbench(images: Images, pixels, T: int, layer_count: int | None = None):
         T_in.next = T
         table_base.next = 0
         layers_in.next = n_layers
+        weight_addr.next = DDR_BENCH_BASE
 
     @always_seq(clk.posedge, reset=rst)
     def feed():
@@ -1008,6 +1172,8 @@ def testbench(images: Images, pixels, T: int, layer_count: int | None = None):
                     print("c %s" % cycles)
                     print("s %s" % sops)
                     print("x %s" % saturations)
+                    print("k %s" % stalls)
+                    print("f %s" % fills)
                     print("e %d" % error)
                     done += 1
             if error != 0:
@@ -1016,12 +1182,12 @@ def testbench(images: Images, pixels, T: int, layer_count: int | None = None):
         print("done")
         raise StopSimulation()
 
-    return dut, roms, drive, feed, clock, stimulus
+    return dut, ddr, roms, drive, feed, clock, stimulus
 
 
 def parse_lines(images: Images, lines: list[str]) -> list[dict]:
     """The bench's lines back into one record per image: ``class``, ``first_spike_step``,
-    ``counts``, ``cycles``, ``sops``, ``saturations``, ``error``."""
+    ``counts``, ``cycles``, ``sops``, ``saturations``, ``stalls``, ``fills``, ``error``."""
     out, words = [], []
     for line in lines:
         kind, value = line.split()
@@ -1034,6 +1200,10 @@ def parse_lines(images: Images, lines: list[str]) -> list[dict]:
             out[-1]["sops"] = int(value, 16)
         elif kind == "x":
             out[-1]["saturations"] = int(value, 16)
+        elif kind == "k":
+            out[-1]["stalls"] = int(value, 16)
+        elif kind == "f":
+            out[-1]["fills"] = int(value, 16)
         elif kind == "e":
             if out and "error" not in out[-1]:
                 out[-1]["error"] = int(value)

@@ -78,19 +78,21 @@ from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_com
                    block, concat, instance, intbv, modbv)
 
 from twinspike.hw import toolchain
-from twinspike.hw.axi import (axi_lite_regs, axis_input, axis_output, bench_harness, bench_ops,
-                              core_ports, parse_bench)
+from twinspike.hw.axi import (DDR_BENCH_BASE, axi_lite_regs, axis_input, axis_output,
+                              bench_ddr, bench_harness, bench_ops, core_ports, parse_bench)
 from twinspike.hw.common import unsigned_signal
 from twinspike.hw.layer_sequencer import (COUNTER_BITS, ERR_PIXELS, IMAGE_MEMORIES, T_BITS,
                                           layer_sequencer, ld_addr_bits, ld_data_bits,
-                                          memory_words, read_result, word_bits)
+                                          external_words, memory_words, read_result,
+                                          word_bits)
 from twinspike.hw.toolchain import bench_clock
 from twinspike.sw.axi import AxiLiteParams, AxisParams
-from twinspike.sw.layer_sequencer import AcceleratorParams, Images, decode_table, run_image
+from twinspike.sw.layer_sequencer import (DDR_BEAT_BITS, AcceleratorParams, Images,
+                                          decode_table, run_image)
 from twinspike.sw.register_map import (DATA_BITS, ERROR, MEMORIES, REGISTERS, RESP_OKAY,
                                        chunks_per_word, field_value, memory_writes, offset)
 
-__all__ = ["accelerator_top", "ports", "top", "PORT_NAMES", "hw_params_word", "host_setup",
+__all__ = ["accelerator_top", "ports", "top", "PORT_NAMES", "DDR_BENCH_BASE", "hw_params_word", "host_setup",
            "check_layer_count", "pixel_beats", "parse_results", "Host", "testbench",
            "dut_instance", "parse_lines", "run_bench", "run_split_ghdl"]
 
@@ -104,13 +106,24 @@ AXI_LITE = ("awvalid", "awready", "awaddr", "wvalid", "wready", "wdata", "wstrb"
             "bready", "bresp", "arvalid", "arready", "araddr", "rvalid", "rready", "rdata",
             "rresp")
 AXIS = ("tvalid", "tready", "tdata", "tlast")
-PORT_NAMES = (("aclk", "aresetn") + tuple(f"s_axi_{n}" for n in AXI_LITE)
-              + tuple(f"s_axis_{n}" for n in AXIS) + tuple(f"m_axis_{n}" for n in AXIS)
-              + ("interrupt",))
-#: The ports the top drives.
-OUTPUTS = ("s_axi_awready", "s_axi_wready", "s_axi_bvalid", "s_axi_bresp", "s_axi_arready",
-           "s_axi_rvalid", "s_axi_rdata", "s_axi_rresp", "s_axis_tready", "m_axis_tvalid",
-           "m_axis_tdata", "m_axis_tlast", "interrupt")
+#: The AXI4 read-only master that fetches DDR weight lines (AR and R channels).
+AXI4_READ = ("araddr", "arlen", "arsize", "arburst", "arcache", "arprot", "arvalid", "arready",
+             "rdata", "rresp", "rlast", "rvalid", "rready")
+#: The ports every top has (this one and ``hw/glm_top.py``): clock, reset, AXI4-Lite slave,
+#: input stream, result stream, interrupt; and those of them a top drives.
+STREAM_PORT_NAMES = (("aclk", "aresetn") + tuple(f"s_axi_{n}" for n in AXI_LITE)
+                     + tuple(f"s_axis_{n}" for n in AXIS) + tuple(f"m_axis_{n}" for n in AXIS)
+                     + ("interrupt",))
+STREAM_OUTPUTS = ("s_axi_awready", "s_axi_wready", "s_axi_bvalid", "s_axi_bresp",
+                  "s_axi_arready", "s_axi_rvalid", "s_axi_rdata", "s_axi_rresp", "s_axis_tready",
+                  "m_axis_tvalid", "m_axis_tdata", "m_axis_tlast", "interrupt")
+#: This top's ports: those, with the DDR weight master before ``interrupt``.
+PORT_NAMES = STREAM_PORT_NAMES[:-1] + tuple(f"m_axi_{n}" for n in AXI4_READ) + ("interrupt",)
+OUTPUTS = STREAM_OUTPUTS + ("m_axi_araddr", "m_axi_arlen", "m_axi_arsize", "m_axi_arburst",
+                            "m_axi_arcache", "m_axi_arprot", "m_axi_arvalid", "m_axi_rready")
+#: AXI4 constants of the weight master: 8-byte beats, INCR bursts, normal non-cacheable
+#: bufferable memory (ARCACHE 0b0011, what Xilinx masters use), unprivileged secure data.
+AR_SIZE, AR_BURST, AR_CACHE, AR_PROT = 3, 1, 0b0011, 0
 RESULT_BITS = 32
 ERR_SHORT, ERR_LONG = ERROR["INPUT_SHORT"], ERROR["INPUT_LONG"]
 
@@ -155,7 +168,10 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
                     s_axi_bresp, s_axi_arvalid, s_axi_arready, s_axi_araddr, s_axi_rvalid,
                     s_axi_rready, s_axi_rdata, s_axi_rresp, s_axis_tvalid, s_axis_tready,
                     s_axis_tdata, s_axis_tlast, m_axis_tvalid, m_axis_tready, m_axis_tdata,
-                    m_axis_tlast, interrupt, p: AcceleratorParams = AcceleratorParams(),
+                    m_axis_tlast, m_axi_araddr, m_axi_arlen, m_axi_arsize, m_axi_arburst,
+                    m_axi_arcache, m_axi_arprot, m_axi_arvalid, m_axi_arready, m_axi_rdata,
+                    m_axi_rresp, m_axi_rlast, m_axi_rvalid, m_axi_rready, interrupt,
+                    p: AcceleratorParams = AcceleratorParams(),
                     axi_p: AxiLiteParams = AxiLiteParams()):
     """The whole accelerator (module docstring)."""
     if not isinstance(p, AcceleratorParams):
@@ -188,6 +204,8 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     layer_count_reg = core.layer_count
     cycles_lo, cycles_hi, sops_lo, sops_hi = core.cycles_lo, core.cycles_hi, core.sops_lo, core.sops_hi
     error_reg, saturation = core.error, core.saturation
+    weight_addr_reg, stalls_lo, stalls_hi = core.weight_addr, core.stalls_lo, core.stalls_hi
+    weight_fills = core.weight_fills
     mem_select, mem_addr, mem_data, mem_data_we = (core.mem_select, core.mem_addr, core.mem_data,
                                                    core.mem_data_we)
     start_bit = REGISTERS[1].field("start").lsb
@@ -203,10 +221,13 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     seq_T, seq_base, seq_layers = unsigned_signal(T_BITS), unsigned_signal(AB), unsigned_signal(16)
     seq_busy, seq_error = Signal(bool(0)), unsigned_signal(4)
     seq_cycles, seq_sops, seq_sat = (unsigned_signal(COUNTER_BITS) for _ in range(3))
+    seq_stalls, seq_fills = unsigned_signal(COUNTER_BITS), unsigned_signal(COUNTER_BITS)
     seq = layer_sequencer(clk, seq_rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_ready,
                           px_data, px_last, res_valid, res_ready, res_data, res_last, seq_T,
                           seq_base, seq_layers, seq_busy, seq_error, seq_cycles, seq_sops,
-                          seq_sat, p)
+                          seq_sat, seq_stalls, seq_fills, weight_addr_reg, m_axi_araddr,
+                          m_axi_arlen, m_axi_arvalid, m_axi_arready, m_axi_rdata, m_axi_rresp,
+                          m_axi_rlast, m_axi_rvalid, m_axi_rready, p)
 
     # The stream adapters; the pixel stream is open only for the run's images.
     in_open = Signal(bool(0))
@@ -228,6 +249,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     last_px_last = Signal(bool(0))
     code = unsigned_signal(8)
     cyc_total, sop_total = Signal(modbv(0)[64:]), Signal(modbv(0)[64:])
+    stall_total, fill_total = Signal(modbv(0)[64:]), Signal(modbv(0)[32:])
     sat_total = unsigned_signal(32)
     irq_pulse = Signal(bool(0))
     sat_max = intbv((1 << 32) - 1)[32:]
@@ -262,6 +284,13 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
         sops_lo.next = sop_total[32:]
         sops_hi.next = sop_total[64:32]
         saturation.next = sat_total
+        stalls_lo.next = stall_total[32:]
+        stalls_hi.next = stall_total[64:32]
+        weight_fills.next = fill_total
+        m_axi_arsize.next = AR_SIZE
+        m_axi_arburst.next = AR_BURST
+        m_axi_arcache.next = AR_CACHE
+        m_axi_arprot.next = AR_PROT
 
     @always_seq(clk.posedge, reset=core_rst)
     def run_control():
@@ -278,6 +307,8 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
             cyc_total.next = 0
             sop_total.next = 0
             sat_total.next = 0
+            stall_total.next = 0
+            fill_total.next = 0
             last_px_last.next = 0
             if images_reg == 0:
                 done.next = 1
@@ -299,6 +330,8 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
                     seq_on.next = 0
                 cyc_total.next = cyc_total + seq_cycles
                 sop_total.next = sop_total + seq_sops
+                stall_total.next = stall_total + seq_stalls
+                fill_total.next = fill_total + seq_fills[32:]
                 total[:] = sat_total + seq_sat
                 if total[COUNTER_BITS + 2:32] != 0:     # above 2**32 - 1 (no 33-bit literal)
                     sat_total.next = sat_max
@@ -391,6 +424,10 @@ def ports(p: AcceleratorParams = AcceleratorParams(),
     for prefix, sp in (("s_axis", ps), ("m_axis", rs)):
         s[f"{prefix}_tvalid"], s[f"{prefix}_tready"] = Signal(bool(0)), Signal(bool(0))
         s[f"{prefix}_tdata"], s[f"{prefix}_tlast"] = unsigned_signal(sp.tdata_bits), Signal(bool(0))
+    widths = dict(araddr=32, arlen=8, arsize=3, arburst=2, arcache=4, arprot=3,
+                  rdata=DDR_BEAT_BITS, rresp=2)
+    for n in AXI4_READ:
+        s[f"m_axi_{n}"] = unsigned_signal(widths[n]) if n in widths else Signal(bool(0))
     s["interrupt"] = Signal(bool(0))
     assert tuple(s) == PORT_NAMES
     return s
@@ -415,12 +452,15 @@ def check_layer_count(images: Images, layer_count: int) -> None:
 
 
 def host_setup(images: Images | None, T: int, n_images: int, table_base: int = 0,
-               irq_enable: bool = True, layer_count: int | None = None) -> list[tuple[int, int]]:
+               irq_enable: bool = True, layer_count: int | None = None,
+               weight_addr: int = DDR_BENCH_BASE) -> list[tuple[int, int]]:
     """The ``(offset, value)`` register writes before a start: ``TABLE_BASE``, ``T``,
-    ``IMAGES``, ``LAYER_COUNT`` (checked against the table), ``CONTROL.irq_enable`` and every
+    ``IMAGES``, ``WEIGHT_ADDR`` (where the host put :func:`external_words` in DDR),
+    ``LAYER_COUNT`` (checked against the table), ``CONTROL.irq_enable`` and every on-chip
     memory image through the window (``images`` None: nothing loaded). The start itself is
     ``(offset('CONTROL'), start_word(irq_enable))``."""
     writes = [(offset("TABLE_BASE"), table_base), (offset("T"), T), (offset("IMAGES"), n_images),
+              (offset("WEIGHT_ADDR"), weight_addr),
               (offset("CONTROL"), field_value("CONTROL", irq_enable=int(irq_enable)))]
     if images is None:
         return writes
@@ -476,6 +516,10 @@ class Host:
         self.beats: list[tuple[int, int]] = []
         self.results: list[tuple[int, int]] = []
         self.sent = 0
+        #: DDR as the weight master sees it: byte address -> 64-bit word (8-byte aligned).
+        self.ddr: dict[int, int] = {}
+        self.ddr_bursts = 0
+        self.ddr_resp = RESP_OKAY             # what the DDR answers (a test sets SLVERR)
 
     def _d(self) -> int:
         return self.rng.randint(0, self.max_delay)
@@ -568,6 +612,49 @@ class Host:
                 self.sent += 1
                 s["s_axis_tvalid"].next = 0   # re-offered (or not) at the negedge
 
+    def put_ddr(self, base: int, words) -> None:
+        """Place 64-bit ``words`` in DDR from byte ``base`` (what the driver's buffer holds)."""
+        for i, word in enumerate(words):
+            self.ddr[base + 8 * i] = int(word)
+
+    def ddr_loop(self):
+        """The DDR slave of the weight master (run it from an ``@instance``): random ARREADY
+        and first-beat latency, random RVALID gaps, RREADY honoured, RRESP
+        :attr:`ddr_resp`; unwritten bytes read 0. Asserts 8-byte INCR bursts inside 4 KB."""
+        s, clk = self.s, self.s["aclk"]
+        while True:
+            yield clk.negedge
+            if not s["m_axi_arvalid"]:
+                continue
+            for _ in range(self._d()):
+                yield clk.negedge
+            s["m_axi_arready"].next = 1
+            yield clk.posedge
+            addr, beats = int(s["m_axi_araddr"]), int(s["m_axi_arlen"]) + 1
+            assert s["m_axi_arvalid"] and int(s["m_axi_arsize"]) == 3 and int(s["m_axi_arburst"]) == 1
+            assert addr % 8 == 0 and addr // 4096 == (addr + 8 * beats - 1) // 4096, \
+                f"burst at {addr:#x} x {beats} crosses a 4 KB boundary"
+            self.ddr_bursts += 1
+            yield clk.negedge
+            s["m_axi_arready"].next = 0
+            for _ in range(4 * self.max_delay):
+                yield clk.negedge
+            for k in range(beats):
+                while self.rng.random() < self.gap:
+                    s["m_axi_rvalid"].next = 0
+                    yield clk.negedge
+                s["m_axi_rvalid"].next = 1
+                s["m_axi_rdata"].next = self.ddr.get(addr + 8 * k, 0)
+                s["m_axi_rresp"].next = self.ddr_resp
+                s["m_axi_rlast"].next = k == beats - 1
+                while True:
+                    yield clk.posedge
+                    if s["m_axi_rready"]:
+                        break
+                yield clk.negedge
+            s["m_axi_rvalid"].next = 0
+            s["m_axi_rlast"].next = 0
+
     def sink_loop(self):
         """The result sink (run it from an ``@instance``)."""
         s, clk = self.s, self.s["aclk"]
@@ -600,13 +687,20 @@ def simulate_host(p: AcceleratorParams, scenario, seed: int = 0, axi_p=AxiLitePa
         def sink():
             yield from host.sink_loop()
 
+        ddr = []
+        if "m_axi_arvalid" in sig:
+            @instance
+            def ddr_slave():
+                yield from host.ddr_loop()
+            ddr = [ddr_slave]
+
         @instance
         def main():
             yield from host.reset()
             yield from scenario(host)
             raise StopSimulation()
 
-        return dut, clock, source, sink, main
+        return dut, clock, source, sink, ddr, main
 
     toolchain.simulate(harness())
     return host
@@ -631,7 +725,8 @@ def wait_end(host: Host, poll: bool = False, limit: int = 2_000_000):
 
 #: What :func:`read_regs` reads.
 STATUS_READS = ("STATUS", "IRQ", "ERROR", "CYCLES_LO", "CYCLES_HI", "SOPS_LO", "SOPS_HI",
-                "SATURATION", "VERSION", "HW_PARAMS", "T", "IMAGES", "LAYER_COUNT", "TABLE_BASE")
+                "SATURATION", "VERSION", "HW_PARAMS", "T", "IMAGES", "LAYER_COUNT", "TABLE_BASE",
+                "STALLS_LO", "STALLS_HI", "WEIGHT_FILLS", "WEIGHT_ADDR")
 
 
 def read_regs(host: Host):
@@ -643,6 +738,7 @@ def read_regs(host: Host):
         host.regs[name] = host.value
     host.regs["CYCLES"] = host.regs["CYCLES_HI"] << 32 | host.regs["CYCLES_LO"]
     host.regs["SOPS"] = host.regs["SOPS_HI"] << 32 | host.regs["SOPS_LO"]
+    host.regs["STALLS"] = host.regs["STALLS_HI"] << 32 | host.regs["STALLS_LO"]
 
 
 def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = True,
@@ -651,6 +747,8 @@ def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = Tru
     start, wait for the end (:func:`wait_end`), read the registers (:func:`read_regs`) and
     clear ``IRQ``. ``n_images``: ``IMAGES`` (default: the batch size)."""
     n = len(pixels) if n_images is None else n_images
+    if images is not None:
+        host.put_ddr(DDR_BENCH_BASE, external_words(images))
     yield from host.writes(host_setup(images, T, n, table_base, irq_enable=irq))
     if len(pixels):
         host.beats += pixel_beats(pixels)
@@ -678,7 +776,9 @@ def dut_instance(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_ax
                  s_axi_arvalid, s_axi_arready, s_axi_araddr, s_axi_rvalid, s_axi_rready,
                  s_axi_rdata, s_axi_rresp, s_axis_tvalid, s_axis_tready, s_axis_tdata,
                  s_axis_tlast, m_axis_tvalid, m_axis_tready, m_axis_tdata, m_axis_tlast,
-                 interrupt, p, axi_p):
+                 m_axi_araddr, m_axi_arlen, m_axi_arsize, m_axi_arburst, m_axi_arcache,
+                 m_axi_arprot, m_axi_arvalid, m_axi_arready, m_axi_rdata, m_axi_rresp,
+                 m_axi_rlast, m_axi_rvalid, m_axi_rready, interrupt, p, axi_p):
     """:func:`accelerator_top` in MyHDL; in VHDL an instance of the separately converted
     entity ``accelerator_top`` (user-defined code), so that entity can be converted with
     ``initial_values`` off."""
@@ -687,7 +787,10 @@ def dut_instance(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_ax
                           s_axi_bready, s_axi_bresp, s_axi_arvalid, s_axi_arready, s_axi_araddr,
                           s_axi_rvalid, s_axi_rready, s_axi_rdata, s_axi_rresp, s_axis_tvalid,
                           s_axis_tready, s_axis_tdata, s_axis_tlast, m_axis_tvalid,
-                          m_axis_tready, m_axis_tdata, m_axis_tlast, interrupt, p, axi_p)
+                          m_axis_tready, m_axis_tdata, m_axis_tlast, m_axi_araddr, m_axi_arlen,
+                          m_axi_arsize, m_axi_arburst, m_axi_arcache, m_axi_arprot,
+                          m_axi_arvalid, m_axi_arready, m_axi_rdata, m_axi_rresp, m_axi_rlast,
+                          m_axi_rvalid, m_axi_rready, interrupt, p, axi_p)
     for name in OUTPUTS:
         locals()[name].driven = "wire"
     return dut
@@ -715,11 +818,17 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     dut = (dut_instance if split else accelerator_top)(**s, p=p, axi_p=axi_p)
     ops = bench_program(images, T, len(pixels))
     beats = pixel_beats(pixels)
-    # Cycles to wait for the interrupt: twice what the cycle model and the streams need.
-    model = sum(run_image(images, x, T)[5] for x in pixels)
+    # Cycles to wait for the interrupt: twice what the cycle model, the DDR line fills and the
+    # streams need.
+    runs = [run_image(images, x, T) for x in pixels]
+    model = sum(r[5] for r in runs) + sum(r[6] for r in runs) * (3 * p.line_words + 40)
     wait_limit = 2 * (model + 4 * len(beats) + 64 * len(pixels)) + 10_000
     harness = bench_harness(s, ops, beats, wait_limit, axi_p)
-    return dut, harness
+    ddr = bench_ddr(s["aclk"], s["aresetn"], s["m_axi_araddr"], s["m_axi_arlen"],
+                    s["m_axi_arvalid"], s["m_axi_arready"], s["m_axi_rdata"], s["m_axi_rresp"],
+                    s["m_axi_rvalid"], s["m_axi_rlast"], s["m_axi_rready"],
+                    external_words(images) or [0], DDR_BENCH_BASE)
+    return dut, harness, ddr
 
 
 def parse_lines(lines: list[str]) -> dict:

@@ -15,7 +15,13 @@ Memories (every word of the lane memories holds P lanes, lane ``i`` in bits
   conv: row ``(c_in * k + ky) * k + kx`` -- lane ``i`` of word ``w`` holding the weight to
   output channel ``w*P + i`` (0 in padding lanes). Pool and identity projections store
   nothing (their weights are 1 on the channel diagonal). The depth used is the **sum over
-  projections**, not the largest layer.
+  projections**, not the largest layer. The weight *address space* is ``weight_depth``
+  words on chip, then ``external_weight_depth`` words in DDR (word ``a`` at byte
+  ``WEIGHT_ADDR + (a - weight_depth) * 8``, one 64-bit beat per word): the compiler places
+  the words in order, so a network that fits on chip never touches DDR, and one that does
+  not (ResNet-18, VGG-11) runs on the same hardware with its later layers' weights read
+  through a direct-mapped line cache (:class:`WeightCache`); the sequencer stalls while a
+  line is fetched, which changes when, never what, it computes.
 * **state** (membranes, ``membrane_bits`` lanes): per population, ``positions * cwords(C)``
   words from ``state_base``, word ``pos * cwords + w`` holding channels ``w*P ..`` at position
   ``pos = y * W + x`` (channel-last, as the Cython kernels lay them out).
@@ -92,6 +98,9 @@ PROJECTION_FIELDS = ("kind", "source", "kernel", "stride", "padding", "weight_ba
 GEOMETRY_FIELD_BITS = 24
 #: Population and input sides (H, W) are below ``2**SIDE_BITS`` (the hardware's coordinates).
 SIDE_BITS = 16
+#: Bits of one DDR read beat: a weight word in DDR occupies one beat (8 bytes).
+DDR_BEAT_BITS = 64
+DDR_BEAT_BYTES = DDR_BEAT_BITS // 8
 #: Projection ``kind`` codes in the table.
 KIND_CODES = {"dense": 0, "conv": 1, "pool": 2, "identity": 3}
 #: The sequencer's cycle model (``hw/layer_sequencer.py`` meets it edge for edge; ``cycles``
@@ -135,11 +144,14 @@ class AcceleratorParams:
     state_depth: int = 1 << 13
     bias_depth: int = 1 << 11
     geometry_depth: int = 1 << 10
-    spike_depth: int = 1 << 11
+    spike_depth: int = 1 << 13
     input_depth: int = 1 << 10
     table_depth: int = 1 << 10
     spike_word_bits: int = 32
     max_classes: int = 16
+    external_weight_depth: int = 1 << 22
+    cache_lines: int = 64
+    line_words: int = 16
 
     def __post_init__(self) -> None:
         owner = "AcceleratorParams"
@@ -153,6 +165,29 @@ class AcceleratorParams:
             check_range(owner, name, getattr(self, name), 2, 1 << 24)
         check_range(owner, "spike_word_bits", self.spike_word_bits, 1, 64)
         check_range(owner, "max_classes", self.max_classes, 1, 256)
+        check_range(owner, "external_weight_depth", self.external_weight_depth, 0, 1 << 26)
+        if self.external_weight_depth:
+            for name in ("cache_lines", "line_words"):
+                value = getattr(self, name)
+                check_range(owner, name, value, 2, 1 << 12)
+                if value & (value - 1):
+                    raise ValueError(f"{owner}: {name}={value} must be a power of two")
+            if self.lanes * self.weight_bits > DDR_BEAT_BITS:
+                raise ValueError(f"{owner}: external weights need lanes * weight_bits <= "
+                                 f"{DDR_BEAT_BITS} (one weight word per DDR beat), got "
+                                 f"{self.lanes} * {self.weight_bits}")
+            if self.weight_depth & (self.weight_depth - 1) or self.weight_depth < self.line_words:
+                raise ValueError(f"{owner}: weight_depth={self.weight_depth} must be a power of "
+                                 f"two of at least line_words={self.line_words} when external "
+                                 "weights are on (external_weight_depth > 0)")
+            if self.external_weight_depth % self.line_words:
+                raise ValueError(f"{owner}: external_weight_depth={self.external_weight_depth} "
+                                 f"must be a multiple of line_words={self.line_words}")
+
+    @property
+    def weight_space(self) -> int:
+        """Words of the weight address space: on chip, then in DDR."""
+        return self.weight_depth + self.external_weight_depth
 
 
 @dataclass(frozen=True)
@@ -190,6 +225,17 @@ class Images:
                         for n in ("table", "weights", "biases", "geometry")))
 
     __hash__ = None
+
+    @property
+    def onchip_weights(self) -> np.ndarray:
+        """The weight words held on chip (loaded through the load port)."""
+        return self.weights[:self.params.weight_depth]
+
+    @property
+    def external_weights(self) -> np.ndarray:
+        """The weight words held in DDR from word address ``weight_depth`` on (the host
+        writes them to the buffer at ``WEIGHT_ADDR``; the sequencer reads them by lines)."""
+        return self.weights[self.params.weight_depth:]
 
 
 def cwords(channels: int, lanes: int) -> int:
@@ -343,7 +389,10 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
     table = [header[f] for f in HEADER_FIELDS] + [0] * (HEADER_WORDS - len(HEADER_FIELDS))
     for words in pop_words + proj_words:
         table += words
-    use = (MemoryUse("weight", weight_words, params.weight_depth),
+    on_chip = min(weight_words, params.weight_depth) if params.external_weight_depth \
+        else weight_words
+    use = (MemoryUse("weight", on_chip, params.weight_depth),
+           MemoryUse("weight_ddr", weight_words - on_chip, params.external_weight_depth),
            MemoryUse("state", state, params.state_depth),
            MemoryUse("bias", bias_words, params.bias_depth),
            MemoryUse("geometry", geo, params.geometry_depth),
@@ -352,6 +401,12 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
            MemoryUse("table", len(table), params.table_depth))
     short = [f"{u.memory} memory needs {u.used:,} words, the accelerator has {u.depth:,} "
              f"(short by {u.used - u.depth:,})" for u in use if not u.fits]
+    if params.external_weight_depth and weight_words > params.weight_space:
+        short = [f"weight memory needs {weight_words:,} words (the sum over projections), the "
+                 f"accelerator has {params.weight_depth:,} on chip + "
+                 f"{params.external_weight_depth:,} in DDR (short by "
+                 f"{weight_words - params.weight_space:,})"] + [
+            m for m in short if not m.startswith("weight_ddr")]
     if short:
         raise ValueError("the network does not fit: " + "; ".join(short))
     return Images(params=params,
@@ -394,11 +449,13 @@ def decode_table(table) -> tuple[dict, list[dict], list[dict]]:
 
 @dataclass(frozen=True, eq=False)
 class SequencerResult(Result):
-    """:class:`twinspike.sw.network.Result` plus ``first_spike_step`` int64 ``[B]``: the
-    first timestep (1-based) at which any output neuron spiked, 0 if none did."""
+    """:class:`twinspike.sw.network.Result` plus, int64 ``[B]``: ``first_spike_step`` (the
+    first timestep, 1-based, at which any output neuron spiked, 0 if none did), ``cycles``
+    (the cycle model, DDR stalls left out) and ``weight_fills`` (DDR weight line fetches)."""
 
     first_spike_step: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cycles: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    weight_fills: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _bitmap_words(spiked: np.ndarray, rows: int, row_bits: int) -> list[int]:
@@ -422,11 +479,38 @@ def _scan_bitmap(words, row_bits: int, height: int) -> list[tuple]:
     return events
 
 
+class WeightCache:
+    """The sequencer's direct-mapped cache of DDR weight lines: a weight word at address
+    ``a >= weight_depth`` lies in line ``a // line_words`` (lines start at DDR byte
+    ``WEIGHT_ADDR + (a - weight_depth) * 8`` rounded down to a line), held in slot ``line %
+    cache_lines``; a read whose slot holds another line (or none: the cache is empty when an
+    image starts) fetches the line from DDR -- one *fill*, one AXI4 burst of ``line_words``
+    64-bit beats -- while the sequencer stalls. On-chip words never touch it."""
+
+    def __init__(self, params: AcceleratorParams):
+        self.params = params
+        self.slots = [-1] * params.cache_lines
+        self.fills = 0
+
+    def read(self, address: int) -> None:
+        p = self.params
+        if address < p.weight_depth:
+            return
+        line = address // p.line_words
+        slot = line % p.cache_lines
+        if self.slots[slot] != line:
+            self.slots[slot] = line
+            self.fills += 1
+
+
 def run_image(images: Images, pixels: np.ndarray, T: int):
     """One image from the memory images alone, word address by word address as the hardware
     computes them. Returns ``(spikes[T, n_out], membranes[n_out], sops, population_spikes,
-    first_spike_step)``."""
+    first_spike_step, cycles, weight_fills)``: ``cycles`` leaves out the cycles stalled on
+    DDR (they depend on the memory system; the hardware counts them apart), ``weight_fills``
+    the DDR line fetches (:class:`WeightCache`)."""
     header, pops, projs = decode_table(images.table)
+    cache = WeightCache(images.params)
     P = header["lanes"]
     lo, hi = header["membrane_min"], header["membrane_max"]
     state = np.zeros((sum(p["positions"] * p["cwords"] for p in pops), P), dtype=np.int64)
@@ -463,7 +547,7 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
                                   for w in words) + 1
                 for address, c, y, x, value in events:
                     added, words_touched = _accumulate(images, state, pop, proj, address, c, y,
-                                                       x, value, lo, hi)
+                                                       x, value, lo, hi, cache)
                     sops += added
                     cycles += event_cycles(proj["kind"], words_touched)
             spiked = _fire(images, state, pop, lo, hi)
@@ -478,7 +562,7 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
             first_spike = t + 1
     words = state[out["state_base"]:out["state_base"] + out["positions"] * out["cwords"]]
     v = words.reshape(out["positions"], -1)[:, :out["channels"]].T.reshape(-1)
-    return spikes, v, sops, pop_spikes, first_spike, cycles
+    return spikes, v, sops, pop_spikes, first_spike, cycles, cache.fills
 
 
 def _touched_words(images: Images, pop: dict, proj: dict, address: int, c: int, y: int,
@@ -495,7 +579,8 @@ def _touched_words(images: Images, pop: dict, proj: dict, address: int, c: int, 
             for a in range(ny) for b in range(nx)]
 
 
-def _accumulate(images, state, pop, proj, address, c, y, x, value, lo, hi) -> tuple[int, int]:
+def _accumulate(images, state, pop, proj, address, c, y, x, value, lo, hi,
+                cache: WeightCache) -> tuple[int, int]:
     """One event into the population's membranes; returns the SOPs (neurons touched) and the
     state words it read and wrote."""
     P, cw, sops, words = images.params.lanes, pop["cwords"], 0, 0
@@ -510,6 +595,7 @@ def _accumulate(images, state, pop, proj, address, c, y, x, value, lo, hi) -> tu
         for w in range(cw):
             lanes = P if w < cw - 1 else pop["last_lanes"]
             word = pop["state_base"] + s_off + w
+            cache.read(proj["weight_base"] + w_off + w)
             weight = images.weights[proj["weight_base"] + w_off + w]
             state[word, :lanes] = np.clip(state[word, :lanes] + weight[:lanes] * value, lo, hi)
             sops += lanes
@@ -552,4 +638,5 @@ def run(net: Network, images: Images, batch, T: int) -> SequencerResult:
         sops=np.array([r[2] for r in per], dtype=np.int64),
         population_spikes=np.array([r[3] for r in per], dtype=np.int64).reshape(B, -1),
         first_spike_step=np.array([r[4] for r in per], dtype=np.int64),
-        cycles=np.array([r[5] for r in per], dtype=np.int64))
+        cycles=np.array([r[5] for r in per], dtype=np.int64),
+        weight_fills=np.array([r[6] for r in per], dtype=np.int64))

@@ -35,7 +35,7 @@ ACCESS = ("ro", "rw", "wo", "w1c")
 RESP_OKAY = 0b00
 RESP_SLVERR = 0b10
 #: ``VERSION``'s constant: ASCII ``TS`` and the register-map revision.
-VERSION_WORD = 0x54530001
+VERSION_WORD = 0x54530002
 #: The interrupt line: ``(register value != 0) and enable field``, registered.
 INTERRUPT = ("IRQ", "CONTROL", "irq_enable")
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -104,6 +104,8 @@ ERROR_CODES = {
     3: ("INPUT_SHORT", "TLAST came before the input layer's last pixel"),
     4: ("INPUT_LONG", "the input layer's last pixel came without TLAST"),
     5: ("LAYER_COUNT", "LAYER_COUNT differs from the layer table's population count"),
+    6: ("DDR_READ", "a DDR weight burst was answered SLVERR/DECERR, or its RLAST came early "
+                    "or late (check WEIGHT_ADDR and the buffer)"),
 }
 ERROR = {name: code for code, (name, _) in ERROR_CODES.items()}
 
@@ -163,6 +165,14 @@ REGISTERS: tuple[Register, ...] = (
     _reg("MEM_ADDR", 0x40, "rw", 32, 0, "chunk address of the next MEM_DATA write "
          "(auto-increments)", increment_on="MEM_DATA"),
     _reg("MEM_DATA", 0x44, "wo", 32, 0, "write: one 32-bit chunk at MEM_ADDR of MEM_SELECT"),
+    _reg("WEIGHT_ADDR", 0x48, "rw", 32, 0,
+         "byte address in DDR of the weight words beyond the on-chip memory (`weight_ddr` of "
+         "`twinspike compile`; 64-bit words, a multiple of 8 * line_words bytes)"),
+    _reg("STALLS_LO", 0x4C, "ro", 32, 0,
+         "cycles of the last run stalled on DDR weight lines, bits 31..0 (part of CYCLES)"),
+    _reg("STALLS_HI", 0x50, "ro", 32, 0, "stalled cycles of the last run, bits 63..32"),
+    _reg("WEIGHT_FILLS", 0x54, "ro", 32, 0,
+         "DDR weight lines fetched in the last run (one AXI4 burst each; modulo 2^32)"),
 )
 
 

@@ -48,7 +48,7 @@ def test_table_is_consistent_and_lookups_work():
     offsets = [r.offset for r in rm.REGISTERS]
     assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
     assert all(o % 4 == 0 for o in offsets)
-    assert rm.register("version").reset == rm.VERSION_WORD == 0x54530001
+    assert rm.register("version").reset == rm.VERSION_WORD == 0x54530002
     assert rm.at(rm.offset("T") + 3).name == "T" and rm.at(rm.SPAN) is None
     assert rm.field_value("CONTROL", start=1, irq_enable=1) == 0b101
     assert rm.field_of("STATUS", 0b110, "error") == 1
@@ -204,7 +204,7 @@ def test_random_transactions_myhdl_equals_model(txns):
 
 def test_narrow_address_window():
     p = ref.AxiLiteParams(addr_bits=7)
-    rec = both([txn("write", "T", 9), txn("read", "T"), txn("read", 0x7C), txn("write", 0x48, 1)], p)
+    rec = both([txn("write", "T", 9), txn("read", "T"), txn("read", 0x7C), txn("write", 0x58, 1)], p)
     assert [r["resp"] for r in rec] == [RESP_OKAY, RESP_OKAY, RESP_SLVERR, RESP_SLVERR]
     with pytest.raises(ValueError, match="addr holds|out of range"):
         ref.check_transactions([txn("read", 0x80)], p=p)

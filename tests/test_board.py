@@ -152,7 +152,7 @@ def test_version_mismatch_and_run_without_a_network():
             return 0x54530000 if offset == rm.offset("VERSION") else super().read(offset)
 
     with pytest.raises(BoardError, match="VERSION reads 0x54530000, this driver expects "
-                                         "0x54530001"):
+                                         "0x54530002"):
         Accelerator(Old(), None, None).check(DIGITS)
     with pytest.raises(BoardError, match=r"no network: call load\(images\)"):
         Accelerator(Untouchable(), None, None).run(np.zeros((1, 64), np.uint8), T)

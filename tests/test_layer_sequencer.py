@@ -31,7 +31,9 @@ def _flat_dense_only(net: Network) -> bool:
 def test_compiled_images_run_like_the_evaluators(case, lanes, word_bits):
     net, images, T = case
     net = _direct(net)
-    params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=word_bits, max_classes=256)
+    # Lanes of more than 64 bits of weights cannot come from DDR (one word per beat).
+    params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=word_bits, max_classes=256,
+                                   external_weight_depth=0 if lanes * 8 > 64 else 1 << 22)
     if any(len(p.shape) == 3 and p.shape[2] > word_bits for p in net.populations):
         with pytest.raises(ValueError, match="do not fit a .*-bit spike word|dense projection"):
             seq.compile_network(net, params)
@@ -110,11 +112,21 @@ def test_table_decodes_to_what_was_compiled():
 
 def test_networks_that_do_not_fit_name_the_memory_and_the_shortfall():
     net = _residual_net()
-    small = seq.AcceleratorParams(lanes=4, weight_depth=100, state_depth=50)
+    small = seq.AcceleratorParams(lanes=4, weight_depth=100, state_depth=50,
+                                  external_weight_depth=0)
     with pytest.raises(ValueError, match=r"weight memory needs 153 words, the accelerator has "
                                          r"100 \(short by 53\); state memory needs 84 words, "
                                          r"the accelerator has 50 \(short by 34\)"):
         seq.compile_network(net, small)
+    # With DDR behind the on-chip weights the shortfall is over both.
+    ddr = seq.AcceleratorParams(lanes=4, weight_depth=64, external_weight_depth=80)
+    with pytest.raises(ValueError, match=r"weight memory needs 153 words \(the sum over "
+                                         r"projections\), the accelerator has 64 on chip \+ 80 "
+                                         r"in DDR \(short by 9\)"):
+        seq.compile_network(net, ddr)
+    use = {u.memory: u for u in seq.compile_network(
+        net, seq.AcceleratorParams(lanes=4, weight_depth=64)).use}
+    assert (use["weight"].used, use["weight_ddr"].used) == (64, 153 - 64)
 
 
 def test_what_the_accelerator_refuses_is_named():
@@ -146,7 +158,9 @@ def _hw_records(net, params, images, T):
         assert record["first_spike_step"] == want.first_spike_step[b]
         np.testing.assert_array_equal(record["counts"], want.counts[b])
         assert record["sops"] == want.sops[b]
-        assert record["cycles"] == want.cycles[b], "the cycle model"
+        assert record["cycles"] - record["stalls"] == want.cycles[b], "the cycle model"
+        assert record["fills"] == want.weight_fills[b], "the DDR line fills"
+        assert (record["stalls"] > 0) == (record["fills"] > 0)
     return got, want
 
 
@@ -157,12 +171,29 @@ def test_myhdl_sequencer_runs_a_residual_network_like_the_reference():
     np.testing.assert_array_equal(want.predictions, evaluate(net, images, 3).predictions)
 
 
+#: Weights mostly in DDR: 16 words on chip, a cache of two 4-word lines (misses galore).
+DDR_SMALL = {**SMALL, "weight_depth": 16, "cache_lines": 2, "line_words": 4}
+
+
+def test_myhdl_sequencer_reads_ddr_weights_like_the_reference():
+    """The residual network with all but 16 weight words in DDR, through a two-line cache:
+    the same outputs, the DDR line fills the reference predicts, and the cycle model plus the
+    stalled cycles."""
+    net = _residual_net()
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 1, 6, 6))
+    got, want = _hw_records(net, seq.AcceleratorParams(lanes=3, **DDR_SMALL), images, 3)
+    assert want.weight_fills.min() > 50 and min(r["stalls"] for r in got) > 0
+    np.testing.assert_array_equal(want.counts, evaluate(net, images, 3).counts)
+
+
 @settings(max_examples=max(2, profiles.examples("myhdl") // 5))
-@given(case=eqn.cases(max_populations=3, max_batch=2, max_T=3), lanes=st.integers(1, 4))
-def test_myhdl_sequencer_equals_the_reference_on_random_networks(case, lanes):
+@given(case=eqn.cases(max_populations=3, max_batch=2, max_T=3), lanes=st.integers(1, 4),
+       ddr=st.booleans())
+def test_myhdl_sequencer_equals_the_reference_on_random_networks(case, lanes, ddr):
     net, images, T = case
     net = _direct(net)
-    params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=16, max_classes=64, **SMALL)
+    params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=16, max_classes=64,
+                                   **(DDR_SMALL if ddr else SMALL))
     try:
         seq.compile_network(net, params)
     except ValueError:
@@ -182,6 +213,23 @@ def test_converted_sequencer_bench_runs_in_ghdl_like_myhdl(ghdl, tmp_path):
     record = hw.parse_lines(compiled, result.ghdl_lines)[0]
     want = seq.run(net, compiled, images.reshape(1, 1, 6, 6), 2)
     assert record["class"] == want.predictions[0] and record["cycles"] == want.cycles[0]
+    np.testing.assert_array_equal(record["counts"], want.counts[0])
+
+
+def test_converted_sequencer_reads_ddr_weights_in_ghdl_like_myhdl(ghdl, tmp_path):
+    """The cache, its AXI4 read master and the bench DDR (hw/axi.bench_ddr) as VHDL."""
+    from twinspike.hw import layer_sequencer as hw
+    from twinspike.hw import toolchain
+
+    net = _residual_net()
+    compiled = seq.compile_network(net, seq.AcceleratorParams(lanes=3, **DDR_SMALL))
+    images = np.random.default_rng(2).integers(0, 256, size=(1, 36))
+    result = toolchain.verify_vhdl(hw.testbench(compiled, images, 2), workdir=tmp_path)
+    assert result.ok, result.diff[:3000]
+    record = hw.parse_lines(compiled, result.ghdl_lines)[0]
+    want = seq.run(net, compiled, images.reshape(1, 1, 6, 6), 2)
+    assert record["class"] == want.predictions[0] and record["fills"] == want.weight_fills[0] > 0
+    assert record["cycles"] - record["stalls"] == want.cycles[0]
     np.testing.assert_array_equal(record["counts"], want.counts[0])
 
 

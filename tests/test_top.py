@@ -47,7 +47,9 @@ def assert_matches(records, regs, want, n_outputs):
         assert len(r["counts"]) == n_outputs
         np.testing.assert_array_equal(r["counts"], want.counts[b])
     assert regs["STATUS"] == DONE and regs["ERROR"] == 0
-    assert regs["CYCLES"] == int(want.cycles.sum()), "the cycle model, summed over the run"
+    assert regs["CYCLES"] - regs["STALLS"] == int(want.cycles.sum()), \
+        "the cycle model (plus the cycles stalled on DDR), summed over the run"
+    assert regs["WEIGHT_FILLS"] == int(want.weight_fills.sum())
     assert regs["SOPS"] == int(want.sops.sum())
 
 
@@ -81,6 +83,44 @@ def test_residual_network_through_the_axi_ports_equals_the_reference():
     assert regs["HW_PARAMS"] == ht.hw_params_word(params)
     np.testing.assert_array_equal([r["class"] for r in records],
                                   evaluate(net, images, 3).predictions)
+
+
+def test_weights_in_ddr_through_the_axi4_master_equal_the_reference():
+    """All but 16 weight words in DDR behind a two-line cache: the AXI4 master's bursts
+    (random ARREADY and first-beat latency, RVALID gaps) fill the lines the reference
+    predicts; the results do not change; STALLS is part of CYCLES."""
+    from test_layer_sequencer import DDR_SMALL, _residual_net
+
+    net = _residual_net()
+    images = np.random.default_rng(4).integers(0, 256, size=(2, 1, 6, 6))
+    params = seq.AcceleratorParams(lanes=3, **DDR_SMALL)
+    compiled = seq.compile_network(net, params)
+
+    def scenario(host):
+        yield from ht.run_batch(host, compiled, images.reshape(2, -1), 3)
+
+    host = ht.simulate_host(params, scenario, seed=3, gap=0.3, max_delay=3)
+    want = seq.run(net, compiled, images, 3)
+    assert_matches(ht.parse_results(host.results), host.regs, want, net.n_outputs)
+    assert host.ddr_bursts == host.regs["WEIGHT_FILLS"] > 100 and host.regs["STALLS"] > 0
+    assert host.regs["WEIGHT_ADDR"] == ht.DDR_BENCH_BASE
+
+
+def test_a_ddr_read_error_is_error_6():
+    from test_layer_sequencer import DDR_SMALL, _residual_net
+
+    net = _residual_net()
+    params = seq.AcceleratorParams(lanes=3, **DDR_SMALL)
+    compiled = seq.compile_network(net, params)
+    image = np.random.default_rng(4).integers(0, 256, size=(1, 36))
+
+    def scenario(host):
+        host.ddr_resp = 0b10                                       # SLVERR
+        yield from ht.run_batch(host, compiled, image, 2)
+
+    host = ht.simulate_host(params, scenario, seed=3)
+    assert host.regs["STATUS"] == ERR and host.regs["ERROR"] == rm.ERROR["DDR_READ"]
+    assert host.results == []
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
