@@ -23,6 +23,17 @@ state, not the memories):
   accumulated word, its lanes that hold a neuron) and ``saturations`` (lane additions that
   clamped at the membrane bounds) of the last image. ``table_base`` offsets every table read
   (several compiled networks can share the table memory).
+* **DDR weights** (``external_weight_depth > 0``): weight words at addresses from
+  ``weight_depth`` on come from DDR at byte ``weight_addr + (a - weight_depth) * 8`` through a
+  direct-mapped cache of ``cache_lines`` lines of ``line_words`` words and an AXI4 read
+  master (``m_ar*``: one INCR burst of ``line_words`` 64-bit beats per line; ``m_r*``).
+  While a line is on its way the whole sequencer stalls; ``stalls`` counts those cycles (they
+  are part of ``cycles``) and ``fills`` the lines fetched (``sw/layer_sequencer.WeightCache``
+  predicts them). A beat answered other than OKAY, or an RLAST out of place, stops the image
+  with :data:`ERR_DDR`. The cache empties when an image starts (the host may have rewritten
+  the buffer). Limitation: a reset during a burst leaves its remaining beats with the
+  interconnect (AXI has no abort); reset the PL's interconnect too, as the driver does after
+  an error.
 
 Structure: one finite state machine. Records of the layer table are read field by field into
 registers. Per timestep and population, each projection scans its source (the input memory,

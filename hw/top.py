@@ -15,6 +15,10 @@ Ports (:data:`PORT_NAMES`; Vivado infers the three AXI interfaces from the prefi
 * ``m_axis_*`` -- AXI4-Stream master, the results: per image ``1 + n_outputs`` 32-bit words
   (word 0 = ``first_spike_step << 16 | class``, then the spike count of each output neuron),
   ``TLAST`` on the image's last word (:func:`~twinspike.hw.layer_sequencer.read_result`).
+* ``m_axi_*`` -- AXI4 master, read channels only (AR, R; 32-bit addresses, 64-bit data,
+  ``ARSIZE`` 3, ``ARBURST`` INCR, ``ARCACHE`` 0b0011): the layer sequencer's DDR weight
+  lines, from ``WEIGHT_ADDR`` (``hw/layer_sequencer.py``, *DDR weights*). On the Zynq it goes
+  to an HP port.
 * ``interrupt`` -- level, active high: ``IRQ.done and CONTROL.irq_enable`` (registered).
 
 Run control (what the registers mean to this core):
@@ -37,6 +41,9 @@ Run control (what the registers mean to this core):
   (``LAYER_COUNT``): the sequencer compares the table's population count with ``LAYER_COUNT``
   when an image starts (the host's statement of what it loaded); :func:`host_setup` also
   checks it before writing anything (:func:`check_layer_count`).
+* ``STALLS`` (cycles waiting for DDR weight lines, included in ``CYCLES``) and
+  ``WEIGHT_FILLS`` (lines fetched): totals over the run's images; ``WEIGHT_ADDR`` goes straight
+  to the sequencer. ``ERROR`` 6 ``DDR_READ``: a weight burst failed.
 * ``CYCLES``, ``SOPS``, ``SATURATION``: totals over the run's images of the sequencer's
   per-image counters (``cycles``: compute cycles from an image's last pixel to the end of its
   last fire scan, ``sw/layer_sequencer`` ``run(...).cycles``; ``SATURATION`` stops at
