@@ -36,3 +36,22 @@ def conv_net(encoding: str = "direct") -> Network:
                    np.zeros(12, np.int64), 2, 1),
         Population("out", (10,), (Projection("dense", "p2", rng.integers(-20, 20, (10, 12))),),
                    np.zeros(10, np.int64), 20, 10)), encoding=encoding, membrane_bits=16)
+
+
+def resnet18_net(width: float = 0.5, weight_bits: int = 8) -> Network:
+    """The ResNet-18 of `twinspike accuracy` (its builder, 8x8 inputs) converted with
+    calibrated but untrained weights: the same populations, projections and sizes as the
+    trained one at ``width`` (the recipe's is 0.5), in seconds instead of minutes. Spikes
+    reach the output (the hardware proofs need traffic, not accuracy)."""
+    import torch
+
+    from twinspike.convert.convert import membrane_bits, to_network
+    from twinspike.convert.models import resnet18
+    from twinspike.data import load_digits_split
+
+    torch.manual_seed(0)
+    x = torch.as_tensor(load_digits_split().x_train[:256])
+    net = resnet18(tuple(x.shape[1:]), width=width)
+    net.to_qcfs(x)
+    net.to_quant(weight_bits)
+    return to_network(net, "direct", membrane_bits(net, x, 8))

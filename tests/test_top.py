@@ -123,6 +123,47 @@ def test_a_ddr_read_error_is_error_6():
     assert host.results == []
 
 
+def test_resnet18_runs_from_its_memory_images_like_the_cython_evaluator():
+    """The ResNet-18 of `twinspike accuracy` (width 0.5, 8-bit) on the default
+    AcceleratorParams: 32,768 weight words on chip and the other ~327k in DDR; the reference
+    sequencer, which computes from the memory images word address by word address as the
+    hardware does, equals the Cython evaluator."""
+    from networks import resnet18_net
+    from twinspike.data import load_digits_split
+
+    net = resnet18_net(0.5)
+    compiled = seq.compile_network(net, seq.AcceleratorParams())
+    use = {u.memory: u.used for u in compiled.use}
+    assert use["weight"] == 32_768 and use["weight_ddr"] > 300_000
+    images = load_digits_split().x_test[:1]
+    got, fast = seq.run(net, compiled, images, 8), evaluate(net, images, 8)
+    np.testing.assert_array_equal(got.counts, fast.counts)
+    np.testing.assert_array_equal(got.sops, fast.sops)
+    assert got.weight_fills[0] > 1000 and (fast.population_spikes > 0).all()
+
+
+def test_resnet18_on_the_top_with_ddr_weights_equals_cython():
+    """ResNet-18 through the AXI ports of the MyHDL top, its weights beyond the on-chip
+    memory read over the AXI4 master: CI runs the topology at width 0.125 with 1,024 words on
+    chip (~21k in DDR), the deep profile the recipe's width 0.5 on the default
+    AcceleratorParams (~327k words in DDR; about 10 minutes)."""
+    from networks import resnet18_net
+    from twinspike.data import load_digits_split
+
+    deep = profiles.PROFILE == "deep"
+    net = resnet18_net(0.5 if deep else 0.125)
+    params = seq.AcceleratorParams() if deep else seq.AcceleratorParams(weight_depth=1024)
+    T = 8 if deep else 2
+    images = load_digits_split().x_test[:1]
+    compiled, records, regs = run_on_top(net, params, images, T, seed=5)
+    want = seq.run(net, compiled, images, T)
+    assert_matches(records, regs, want, net.n_outputs)
+    fast = evaluate(net, images, T)
+    np.testing.assert_array_equal([r["counts"] for r in records], fast.counts)
+    assert regs["WEIGHT_FILLS"] > 200 and regs["STALLS"] > 0
+    assert (fast.population_spikes > 0).all(), "a silent population would make this vacuous"
+
+
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_digits_networks_through_the_axi_ports_equal_reference_and_cython(name):
     from networks import conv_net, dense_net
