@@ -46,7 +46,8 @@ def test_bad_calls_are_named(digits):
     with pytest.raises(ValueError, match="clock_mhz"):
         hw_metrics(dense_net("direct"), digits, T, SMALL, clock_mhz=0)
     with pytest.raises(ValueError, match="weight memory needs"):
-        hw_metrics(conv_net(), digits, T, AcceleratorParams(weight_depth=64), synth=False)
+        hw_metrics(conv_net(), digits, T, AcceleratorParams(weight_depth=64, external_weight_depth=0),
+                   synth=False)
     with pytest.raises(ValueError, match="has no field 'lane'"):
         params_from(["lane=3"])
     assert params_from(["weight_depth=0x400"], lanes=3) == AcceleratorParams(lanes=3,

@@ -43,8 +43,9 @@ XC7Z020 = {"lut": 53_200, "ff": 106_400, "dsp": 220, "bram36": 140}
 class HwMetrics:
     """The hardware metrics of ``images`` images at ``T`` timesteps (module docstring).
     ``agrees``: the MyHDL run equals the Cython evaluator (classes, counts, SOPs);
-    ``model_holds``: its cycles equal the cycle model; ``resources`` is None when synthesis
-    was skipped."""
+    ``model_holds``: its cycles less those stalled on DDR weight lines (``stalls``; the bench
+    DDR of ``hw/axi.bench_ddr``) equal the cycle model and its line fills the reference's;
+    ``resources`` is None when synthesis was skipped."""
 
     images: int
     T: int
@@ -56,6 +57,7 @@ class HwMetrics:
     sops: np.ndarray
     compiled: Images
     resources: object = None
+    stalls: np.ndarray | None = None
 
     @property
     def cycles_per_inference(self) -> float:
@@ -137,6 +139,8 @@ def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = 
               and np.array_equal([r["counts"] for r in records], fast.counts)
               and np.array_equal([r["sops"] for r in records], fast.sops))
     cycles = np.array([r["cycles"] for r in records], dtype=np.int64)
+    stalls = np.array([r["stalls"] for r in records], dtype=np.int64)
+    fills = np.array([r["fills"] for r in records], dtype=np.int64)
     if vcd is not None:
         from twinspike.hw import layer_sequencer as hw
         from twinspike.timing import plot_timestep
@@ -149,9 +153,11 @@ def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = 
         from twinspike.hw import top as hw_top
 
         resources = toolchain.synth_xc7(hw_top.top(params), "accelerator_top", timing=True)
-    return HwMetrics(len(images), T, params, float(clock_mhz), agrees,
-                     bool(np.array_equal(cycles, model.cycles)), cycles,
-                     np.array([r["sops"] for r in records], dtype=np.int64), compiled, resources)
+    holds = (np.array_equal(cycles - stalls, model.cycles)
+             and np.array_equal(fills, model.weight_fills))
+    return HwMetrics(len(images), T, params, float(clock_mhz), agrees, bool(holds), cycles,
+                     np.array([r["sops"] for r in records], dtype=np.int64), compiled, resources,
+                     stalls)
 
 
 def _per(value: float, amount: float, none: str) -> str:
@@ -168,13 +174,18 @@ def report(m: HwMetrics, title: str = "") -> str:
               ("MyHDL accelerator == Cython evaluator: classes, spike counts and SOPs agree"
                if m.agrees else "MISMATCH: the MyHDL accelerator and the Cython evaluator "
                "disagree"),
-              ("cycles == the sequencer's cycle model (sw/layer_sequencer.py)" if m.model_holds
+              ("cycles == the sequencer's cycle model (sw/layer_sequencer.py)"
+               + (" plus the cycles stalled on DDR weight lines" if m.stalls is not None
+                  and m.stalls.any() else "") if m.model_holds
                else "MISMATCH: cycles differ from the cycle model"), "",
               "| memory | words used | depth |", "|---|---:|---:|"]
     lines += [f"| {u.memory} | {u.used:,} | {u.depth:,} |" for u in m.compiled.use]
     lines += ["", f"- cycles per inference: {m.cycles_per_inference:.0f} "
-                  f"(min {m.cycles.min()}, max {m.cycles.max()})",
-              f"- SOPs per inference: {m.sops_per_inference:.0f}",
+                  f"(min {m.cycles.min()}, max {m.cycles.max()})"]
+    if m.stalls is not None and m.stalls.any():
+        lines += [f"- of which stalled on DDR weight lines: {m.stalls.mean():.0f} per inference "
+                  f"(the bench DDR's latency, hw/axi.bench_ddr: a board's differs)"]
+    lines += [f"- SOPs per inference: {m.sops_per_inference:.0f}",
               f"- GSOPS at {m.clock_mhz:g} MHz: {m.gsops:.4g} (peak {p.lanes} lanes x "
               f"{m.clock_mhz:g} MHz = {p.lanes * m.clock_mhz / 1000:.4g})",
               f"- GSOPS per PE (P = {p.lanes} lanes): {m.gsops / p.lanes:.4g}   "
