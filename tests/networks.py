@@ -38,20 +38,25 @@ def conv_net(encoding: str = "direct") -> Network:
                    np.zeros(10, np.int64), 20, 10)), encoding=encoding, membrane_bits=16)
 
 
-def resnet18_net(width: float = 0.5, weight_bits: int = 8) -> Network:
-    """The ResNet-18 of `twinspike accuracy` (its builder, 8x8 inputs) converted with
-    calibrated but untrained weights: the same populations, projections and sizes as the
-    trained one at ``width`` (the recipe's is 0.5), in seconds instead of minutes. Spikes
-    reach the output (the hardware proofs need traffic, not accuracy)."""
+def accuracy_net(model: str = "resnet18", width: float = 0.5, weight_bits: int = 8) -> Network:
+    """A model of `twinspike accuracy` (its builder, 8x8 inputs: ``resnet18``, ``vgg11``, ...)
+    converted with calibrated but untrained weights: the same populations, projections and
+    sizes as the trained one at ``width`` (the recipes' is 0.5), in seconds instead of
+    minutes. Spikes reach the output (the hardware proofs need traffic, not accuracy)."""
     import torch
 
     from twinspike.convert.convert import membrane_bits, to_network
-    from twinspike.convert.models import resnet18
+    from twinspike.convert.models import MODELS
     from twinspike.data import load_digits_split
 
     torch.manual_seed(0)
     x = torch.as_tensor(load_digits_split().x_train[:256])
-    net = resnet18(tuple(x.shape[1:]), width=width)
+    net = MODELS[model](tuple(x.shape[1:]), width=width)
     net.to_qcfs(x)
     net.to_quant(weight_bits)
     return to_network(net, "direct", membrane_bits(net, x, 8))
+
+
+def resnet18_net(width: float = 0.5) -> Network:
+    """:func:`accuracy_net` of the ResNet-18."""
+    return accuracy_net("resnet18", width)

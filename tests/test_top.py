@@ -123,23 +123,29 @@ def test_a_ddr_read_error_is_error_6():
     assert host.results == []
 
 
-def test_resnet18_runs_from_its_memory_images_like_the_cython_evaluator():
-    """The ResNet-18 of `twinspike accuracy` (width 0.5, 8-bit) on the default
-    AcceleratorParams: 32,768 weight words on chip and the other ~327k in DDR; the reference
-    sequencer, which computes from the memory images word address by word address as the
-    hardware does, equals the Cython evaluator."""
-    from networks import resnet18_net
+@pytest.mark.parametrize("model", ["resnet18", "vgg11"])
+def test_deep_models_run_from_their_memory_images_like_the_cython_evaluator(model):
+    """ResNet-18 and VGG-11 of `twinspike accuracy` (width 0.5, 8-bit) on the default
+    AcceleratorParams: 32,768 weight words on chip and the other ~256k-327k in DDR; the
+    reference sequencer, which computes from the memory images word address by word address
+    as the hardware does (DDR lines through the cache included), equals the Cython
+    evaluator."""
+    from networks import accuracy_net
     from twinspike.data import load_digits_split
 
-    net = resnet18_net(0.5)
+    net = accuracy_net(model, 0.5)
     compiled = seq.compile_network(net, seq.AcceleratorParams())
     use = {u.memory: u.used for u in compiled.use}
-    assert use["weight"] == 32_768 and use["weight_ddr"] > 300_000
+    assert use["weight"] == 32_768 and use["weight_ddr"] > 250_000
     images = load_digits_split().x_test[:1]
     got, fast = seq.run(net, compiled, images, 8), evaluate(net, images, 8)
     np.testing.assert_array_equal(got.counts, fast.counts)
     np.testing.assert_array_equal(got.sops, fast.sops)
-    assert got.weight_fills[0] > 1000 and (fast.population_spikes > 0).all()
+    assert got.weight_fills[0] > 1000
+    # Untrained, VGG-11's signal dies out in its last two populations; ResNet-18's shortcuts
+    # carry it to the output. Either way every DDR-held layer receives events.
+    silent = 0 if model == "resnet18" else 2
+    assert (fast.population_spikes[0, :len(net.populations) - silent] > 0).all()
 
 
 def test_resnet18_on_the_top_with_ddr_weights_equals_cython():
