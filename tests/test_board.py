@@ -1,8 +1,10 @@
 """The PYNQ driver (twinspike/board.py) against the stand-in overlay, whose MMIO and DMA calls
 drive the MyHDL top: the digits MLP and CNN give the Cython evaluator's and the reference's
 classes and counts, and the reference's cycle and SOP totals; errors are clear and never
-hang. No board here: what only a PYNQ-Z2 can show (pynq itself, the real DMA, timing) is not
-tested."""
+hang. A network with most weights in DDR runs through the driver's DDR buffer (allocate,
+flush, WEIGHT_ADDR), which the stand-in's simulated DDR serves to the top's weight master.
+No board here: what only a PYNQ-Z2 can show (pynq itself, the real DMA and HP port, cache
+behaviour, timing) is not tested."""
 from __future__ import annotations
 
 import sys
@@ -17,8 +19,11 @@ from twinspike.board import Accelerator, AcceleratorError, BoardError, Simulated
 from twinspike.compile import write_images
 from twinspike.data import load_digits_split
 from twinspike.ext.evaluate import evaluate
+from twinspike.hw.layer_sequencer import external_words
 from twinspike.sw import layer_sequencer as seq
 from twinspike.sw import register_map as rm
+
+from test_layer_sequencer import DDR_SMALL, _residual_net
 
 pytestmark = pytest.mark.filterwarnings("ignore:Signal is not driven",
                                         "ignore:Signal is driven but not read")
@@ -208,3 +213,127 @@ def test_the_stand_in_stops_and_refuses_a_second_one():
     assert not any(t.name == "twinspike-simulated-overlay" for t in threading.enumerate())
     with pytest.raises(RuntimeError, match="closed"):
         ov.mmio.read(rm.offset("VERSION"))
+
+
+# ----------------------------------------------------------------------------- DDR weights
+
+#: The residual network with 16 weight words on chip and the rest in DDR behind a cache of two
+#: 4-word lines (tests/test_layer_sequencer.py DDR_SMALL).
+DDR = seq.AcceleratorParams(lanes=3, **DDR_SMALL)
+DDR_T = 3
+
+
+@pytest.fixture
+def ddr_overlay():
+    with SimulatedOverlay(DDR, answer_s=60) as ov:
+        yield ov
+    assert ov.stopped.wait(10), "the simulation thread did not stop"
+
+
+@pytest.fixture(scope="module")
+def residual():
+    net = _residual_net()
+    return net, seq.compile_network(net, DDR)
+
+
+def test_weights_in_ddr_through_the_driver_equal_cython(ddr_overlay, residual, tmp_path):
+    net, compiled = residual
+    words = external_words(compiled)
+    assert len(words) > 5 * len(compiled.onchip_weights), "most weights must be in DDR"
+    write_images(compiled, tmp_path)              # from a compile folder: weight_ddr.bin
+    acc = driver(ddr_overlay)
+    acc.load(tmp_path)
+    addr = acc.weight_addr
+    assert addr and addr % 4096 == 0 and addr % (8 * DDR.line_words) == 0
+    assert len(acc.ddr_buffer) == -(-len(words) // DDR.line_words) * DDR.line_words
+    # The top's DDR holds what the driver copied and flushed (padding zeros to a line).
+    assert ddr_overlay.ddr_read(addr, len(acc.ddr_buffer)) == words + [0] * (
+        len(acc.ddr_buffer) - len(words))
+    assert ddr_overlay.mmio.read(rm.offset("WEIGHT_ADDR")) == addr
+    x = np.random.default_rng(4).integers(0, 256, size=(2, 1, 6, 6))
+    got = acc.run(x, DDR_T, timeout=300)
+    fast, want = evaluate(net, x, DDR_T), seq.run(net, compiled, x, DDR_T)
+    np.testing.assert_array_equal(got.classes, fast.predictions)
+    np.testing.assert_array_equal(got.counts, fast.counts)
+    np.testing.assert_array_equal(got.first_spike_steps, want.first_spike_step)
+    assert got.sops == int(fast.sops.sum()) == int(want.sops.sum())
+    assert got.weight_fills == int(want.weight_fills.sum()) > 50
+    assert got.stalls > 0 and got.cycles - got.stalls == int(want.cycles.sum())
+    assert (fast.population_spikes > 0).all(), "a silent population would make this vacuous"
+    # Loading again puts the words in a fresh buffer and frees the old one; close frees it.
+    acc.load(compiled)
+    assert acc.weight_addr != addr and ddr_overlay.ddr_read(addr, 2) == [None, None]
+    assert ddr_overlay.ddr_read(acc.weight_addr, len(words)) == words
+    again = acc.run(x[:1], DDR_T, timeout=300)
+    np.testing.assert_array_equal(again.counts, fast.counts[:1])
+    last = acc.weight_addr
+    acc.close()
+    assert acc.ddr_buffer is None and acc.weight_addr == 0
+    assert ddr_overlay.ddr_read(last, 2) == [None, None]
+    with pytest.raises(BoardError, match=r"no network: call load\(images\)"):
+        acc.run(x[:1], DDR_T)
+
+
+def test_a_ddr_read_error_is_named(ddr_overlay, residual):
+    acc = driver(ddr_overlay)
+    acc.load(residual[1])
+    ddr_overlay.set_ddr_response(0b10)                     # SLVERR on every beat
+    x = np.random.default_rng(4).integers(0, 256, size=(1, 36))
+    with pytest.raises(AcceleratorError, match=r"ERROR=6 DDR_READ") as info:
+        acc.run(x, DDR_T, timeout=120)
+    assert isinstance(info.value, BoardError) and info.value.name == "DDR_READ"
+    msg = str(info.value)
+    assert f"WEIGHT_ADDR={acc.weight_addr:#010x}" in msg and "download the bitstream" in msg
+    assert "\n" not in msg
+
+
+class _Buffer(np.ndarray):
+    """An allocate stand-in's buffer at a chosen physical address (nothing simulated)."""
+    physical_address = 0
+
+    def flush(self):
+        _Buffer.flushed = True
+
+
+def test_ddr_buffer_checks_before_the_load(residual):
+    """The buffer must be line-aligned, inside the DDR the weight master sees, and have a
+    physical address and flush(); an unusable one is freed and nothing is written."""
+    mmio = Untouchable()
+
+    def hw_params(offset):
+        if offset == rm.offset("HW_PARAMS"):
+            return rm.field_value("HW_PARAMS", lanes=3, weight_bits=8, membrane_bits=24,
+                                  input_bits=8)
+        return Untouchable.read(mmio, offset)
+
+    mmio.read = hw_params
+    freed = []
+
+    def allocate_at(address):
+        class Buf(_Buffer):
+            physical_address = address
+
+            def freebuffer(self):
+                freed.append(address)
+        return lambda shape, dtype: np.zeros(shape, dtype).view(Buf)
+
+    for address, match in ((0x1000_0008, r"0x10000008 is not aligned to a line \(32 bytes\)"),
+                           (0x1FFF_FFE0, r"outside the DDR the weight master sees "
+                                         r"\(0x00000000..0x1fffffff")):
+        acc = Accelerator(mmio, None, allocate_at(address))
+        with pytest.raises(BoardError, match=match):
+            acc.load(residual[1])
+        assert freed[-1] == address and acc.images is None
+    acc = Accelerator(mmio, None, lambda shape, dtype: np.zeros(shape, dtype))
+    with pytest.raises(BoardError, match="without physical_address and flush"):
+        acc.attach(residual[1])
+    with pytest.raises(BoardError, match="needs allocate"):
+        Accelerator(mmio, None, None).attach(residual[1])
+    # attach (memories loaded earlier) stages the DDR words in host memory and writes
+    # nothing (Untouchable fails any write).
+    acc = Accelerator(mmio, None, allocate_at(0x1000_0000))
+    _Buffer.flushed = False
+    acc.attach(residual[1])
+    assert acc.weight_addr == 0x1000_0000 and _Buffer.flushed
+    n = len(external_words(residual[1]))
+    assert list(acc.ddr_buffer[:n]) == external_words(residual[1])

@@ -1,5 +1,7 @@
 """The ``twinspike hdl`` verbs as a user runs them: convert (with --check, from any folder and
-to relative or absolute --out), synth (and the README block it writes), verify (levels)."""
+to relative or absolute --out), synth (and the README block it writes), verify (levels); and
+``twinspike compile`` of a network whose weights overflow the on-chip memory (the DDR weight
+image; tests/test_compile.py checks the files in depth)."""
 import builtins
 import sys
 
@@ -102,3 +104,28 @@ def test_convert_and_synth_take_the_whole_designs(ghdl, yosys, tmp_path, capsys)
     assert "layer_sequencer: LUT=" in out and "arrival=" in out and "MHz with 30 %" in out
     assert main(["hdl", "verify", "accelerator_top"]) == 2         # the levels cover blocks
     assert "unknown block 'accelerator_top'" in capsys.readouterr().err
+
+
+def test_compile_writes_the_ddr_weight_image_to_a_relative_out(tmp_path, monkeypatch, capsys):
+    import json
+
+    from test_layer_sequencer import _residual_net
+    from twinspike.network import save
+
+    save(_residual_net(), tmp_path / "net.npz")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["compile", "../net.npz", "--out", "img", "--param", "weight_depth=64"]) == 0
+    printed = capsys.readouterr().out
+    assert "53 weight words (424 bytes) live in DDR: weight_ddr.mem and weight_ddr.bin" in printed
+    assert "(in DDR at WEIGHT_ADDR: weight_ddr.bin)" in printed
+    out = tmp_path / "work" / "img"
+    assert (out / "weight_ddr.bin").stat().st_size == 424
+    assert len((out / "weight_ddr.mem").read_text().split()) == 53
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["weight_ddr"]["register"] == "WEIGHT_ADDR"
+    assert not [f for f in out.iterdir() if f.name.startswith(".")], "no temporary files left"
+    # Every weight on chip: no DDR line, no DDR files.
+    assert main(["compile", "../net.npz", "--out", "img"]) == 0
+    assert "live in DDR" not in capsys.readouterr().out
+    assert not (out / "weight_ddr.bin").exists()

@@ -3,8 +3,11 @@ what can be checked without it: the files the script names exist, the VHDL it ad
 in GHDL, the address map it assigns is the register map's, the pins it connects exist, and
 the script is well-formed Tcl that runs to the end of its block-design part in ``tclsh`` with
 every Vivado command stubbed (recorded, not executed). Every check runs for both designs the
-one generator writes: the IF accelerator (an IF network file) and the GLM top (a GLM network
-file, ``twinspike/glm``)."""
+one generator writes: the IF accelerator (an IF network file; once with every weight on chip
+and once with most of them in DDR) and the GLM top (a GLM network file, ``twinspike/glm``).
+The IF top's DDR weight master is declared in the wrapper (an AXI4 read-only ``aximm``
+master), connected through its own SmartConnect to ``S_AXI_HP1`` and assigned the whole DDR;
+the GLM top has none."""
 import json
 import re
 import shutil
@@ -24,8 +27,8 @@ from twinspike.sw import layer_sequencer as seq
 from twinspike.sw.axi import AxiLiteParams
 from twinspike.sw.glm_neuron import GlmNeuronParams
 from twinspike.sw.register_map import REGISTERS, SPAN
-from twinspike.vivado import (ACCELERATOR, CELL, CORE, GLM, IP, TOP, address_map, entity_ports,
-                              write_vivado_project)
+from twinspike.vivado import (ACCELERATOR, CELL, CORE, DDR_BASE, DDR_SIZE, GLM, IP, PS, TOP,
+                              WEIGHT_PORT, address_map, entity_ports, write_vivado_project)
 
 from test_glm_top import template_network
 from test_layer_sequencer import _residual_net
@@ -38,17 +41,25 @@ def _same_glm_images(a, b) -> bool:
     return pa == pb and np.array_equal(wa, wb) and np.array_equal(ba, bb)
 
 
-#: Per design: how to save a small network of it, its image files, how to compare two
-#: compile folders, its parameters as the CLI compiles them.
+#: Per design: how to save a small network of it, its image files (and those beside the
+#: .mem/.coe pairs), how to compare two compile folders, its parameters as the CLI compiles
+#: them.
 DESIGNS = {
     "accelerator": SimpleNamespace(
         design=ACCELERATOR, save=lambda path: save(_residual_net(), path), args=[
             "--param", f"lanes={LANES}"], memories=("table", "weight", "bias", "geometry"),
+        extra=(), same=lambda a, b: read_images(a) == read_images(b),
+        params=lambda out: read_images(out).params),
+    "accelerator_ddr": SimpleNamespace(        # 64 weight words on chip, 89 in DDR
+        design=ACCELERATOR, save=lambda path: save(_residual_net(), path), args=[
+            "--param", f"lanes={LANES}", "--param", "weight_depth=64"],
+        memories=("table", "weight", "bias", "geometry"),
+        extra=("weight_ddr.mem", "weight_ddr.bin"),
         same=lambda a, b: read_images(a) == read_images(b),
         params=lambda out: read_images(out).params),
     "glm": SimpleNamespace(
         design=GLM, save=lambda path: glm_export.save(template_network(), path), args=[],
-        memories=("weight", "bias"), same=_same_glm_images,
+        memories=("weight", "bias"), extra=(), same=_same_glm_images,
         params=lambda out: deploy.read_images(out)[0]),
 }
 
@@ -78,8 +89,8 @@ def test_every_file_the_script_names_exists(project):
     assert {"hdl/pck_myhdl_011.vhd", f"hdl/{CORE}.vhd", f"hdl/{TOP}.vhd",
             "address_map.json"} <= set(named)
     images = [n for n in named if n.startswith("images/")]
-    assert {f"images/{m}.{ext}" for m in kind.memories
-            for ext in ("mem", "coe")} | {"images/manifest.json"} == set(images)
+    assert {f"images/{m}.{ext}" for m in kind.memories for ext in ("mem", "coe")} | {
+        "images/manifest.json"} | {f"images/{f}" for f in kind.extra} == set(images)
     for name in named:
         assert (viv / name).is_file(), name
     # The images beside the project are the compiled ones.
@@ -90,7 +101,7 @@ def test_every_file_the_script_names_exists(project):
 
 
 def test_vhdl_elaborates_and_the_connected_ports_exist(project, ghdl, tmp_path):
-    _, viv, _ = project
+    _, viv, kind = project
     files = [viv / "hdl" / f for f in ("pck_myhdl_011.vhd", f"{CORE}.vhd", f"{TOP}.vhd")]
     toolchain.ghdl_elaborate(files, TOP, tmp_path / "work")
     top_ports = {n: (d, w) for n, d, w in entity_ports(files[2].read_text(), TOP)}
@@ -104,12 +115,60 @@ def test_vhdl_elaborates_and_the_connected_ports_exist(project, ghdl, tmp_path):
     pins = set(re.findall(rf"get_bd_pins {CELL}/(\w+)", tcl))
     assert pins == {"aclk", "aresetn", "interrupt"} and pins <= set(top_ports)
     buses = set(re.findall(rf"get_bd_intf_pins {CELL}/(\w+)", tcl))
-    assert buses == {"s_axi", "s_axis", "m_axis"}
+    master = kind.design.weight_burst is not None
+    assert buses == {"s_axi", "s_axis", "m_axis"} | ({"m_axi"} if master else set())
+    wrapper = files[2].read_text()
     for bus in buses:
         assert any(n.startswith(bus + "_") for n in top_ports), bus
-        kind = "aximm" if bus == "s_axi" else "axis"
-        assert f'"xilinx.com:interface:{kind}:1.0 {bus} ' in files[2].read_text(), bus
+        iface = "aximm" if bus in ("s_axi", "m_axi") else "axis"
+        assert f'"xilinx.com:interface:{iface}:1.0 {bus} ' in wrapper, bus
     assert f"create_bd_cell -type module -reference {TOP} {CELL}" in tcl
+    # The DDR weight master (IF top only): every m_axi_* port is an AXI4 read channel signal
+    # of the interface, whose parameters say read-only AXI4, 32-bit addresses, 64-bit data,
+    # bursts of a line, on aclk.
+    m_ports = sorted(n for n in top_ports if n.startswith("m_axi_"))
+    if not master:
+        assert not m_ports and "m_axi " not in wrapper and "m_axi," not in wrapper
+        return
+    assert m_ports and all(n[6:].startswith(("ar", "r")) for n in m_ports)  # AR and R only
+    for n in m_ports:
+        assert (f'attribute X_INTERFACE_INFO of {n}: signal is "xilinx.com:interface:aximm:1.0 '
+                f'm_axi {n[6:].upper()}";') in wrapper, n
+    params = re.search(r'X_INTERFACE_PARAMETER of m_axi_\w+: signal is "(XIL_INTERFACENAME '
+                       r'm_axi, [^"]*)"', wrapper).group(1)
+    fields = dict(f.split(" ", 1) for f in params.split(", "))
+    line_words = kind.params(viv / "images").line_words
+    assert {k: fields[k] for k in ("PROTOCOL", "READ_WRITE_MODE", "ADDR_WIDTH", "DATA_WIDTH",
+                                   "MAX_BURST_LENGTH", "HAS_WSTRB", "HAS_BRESP")} == {
+        "PROTOCOL": "AXI4", "READ_WRITE_MODE": "READ_ONLY", "ADDR_WIDTH": "32",
+        "DATA_WIDTH": "64", "MAX_BURST_LENGTH": str(line_words), "HAS_WSTRB": "0",
+        "HAS_BRESP": "0"}
+    assert top_ports["m_axi_araddr"] == ("out", 32) and top_ports["m_axi_rdata"] == ("in", 64)
+    assert "ASSOCIATED_BUSIF s_axi:s_axis:m_axis:m_axi," in wrapper
+
+
+def test_the_weight_master_is_connected_to_hp1(project):
+    """The TCL enables HP1 (64 bits), clocks and resets its SmartConnect, and connects the
+    cell's m_axi through it to S_AXI_HP1; the GLM design has none of it."""
+    _, viv, kind = project
+    tcl = _tcl(viv)
+    lines = [
+        f"CONFIG.PCW_USE_{WEIGHT_PORT} {{1}}", f"CONFIG.PCW_{WEIGHT_PORT}_DATA_WIDTH {{64}}",
+        f"[get_bd_pins {PS}/{WEIGHT_PORT}_ACLK] [get_bd_pins smartconnect_hp1/aclk]",
+        "[get_bd_pins smartconnect_hp1/aresetn]",
+        "set_property -dict [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {1}] "
+        "[get_bd_cells smartconnect_hp1]",
+        f"connect_bd_intf_net [get_bd_intf_pins {CELL}/m_axi] "
+        "[get_bd_intf_pins smartconnect_hp1/S00_AXI]",
+        "connect_bd_intf_net [get_bd_intf_pins smartconnect_hp1/M00_AXI] "
+        f"[get_bd_intf_pins {PS}/{WEIGHT_PORT}]"]
+    if kind.design.weight_burst is None:
+        assert "HP1" not in tcl and "m_axi]" not in tcl
+        return
+    for line in lines:
+        assert line in tcl, line
+    # HP0 stays the DMA's alone.
+    assert re.findall(r"get_bd_intf_pins smartconnect_hp0/S0(\d)_AXI", tcl) == ["0", "1"]
 
 
 def test_address_map_covers_the_register_map(project):
@@ -118,8 +177,15 @@ def test_address_map_covers_the_register_map(project):
     assigned = {seg: (int(off, 16), int(rng, 16), space) for off, rng, space, seg in re.findall(
         r"assign_bd_address -offset (0x[0-9A-F]+) -range (0x[0-9A-F]+) -target_address_space "
         r"\[get_bd_addr_spaces (\S+)\] \[get_bd_addr_segs (\S+)\] -force", tcl)}
-    amap = address_map(AxiLiteParams())
+    amap = address_map(AxiLiteParams(), kind.design)
     assert assigned == {s.segment: (s.base, s.range, s.master) for s in amap}
+    # The DDR weight master sees the whole DDR (the PYNQ-Z2's 512 MiB) through HP1.
+    hp1 = f"{PS}/{WEIGHT_PORT}/HP1_DDR_LOWOCM"
+    if kind.design.weight_burst is not None:
+        assert assigned[hp1] == (0x0000_0000, 0x2000_0000, f"{CELL}/m_axi")
+        assert (DDR_BASE, DDR_SIZE) == (0, 512 << 20)
+    else:
+        assert hp1 not in assigned
     ts = assigned[f"{CELL}/s_axi/reg0"]
     assert ts[1] >= SPAN and ts[1] >= 1 << AxiLiteParams().addr_bits and ts[0] % ts[1] == 0
     assert ts[1] % 4096 == 0
@@ -136,6 +202,17 @@ def test_address_map_covers_the_register_map(project):
     assert data["design"] == kind.design.key
     assert data["params"] == json.loads(json.dumps(kind.design.params_doc(kind.params(out))))
     assert {s["segment"]: s["base"] for s in data["slaves"]} == {s.segment: s.base for s in amap}
+    if kind.design.weight_burst is not None:
+        assert data["weight_master"] == {
+            "interface": f"{CELL}/m_axi", "protocol": "AXI4", "read_only": True,
+            "addr_bits": 32, "data_bits": 64, "max_burst": kind.params(out).line_words,
+            "port": f"{PS}/{WEIGHT_PORT}", "smartconnect": "smartconnect_hp1",
+            "base": 0, "range": 0x2000_0000, "register": "WEIGHT_ADDR"}
+        assert {"master": f"{CELL}/m_axi", "segment": hp1, "base": 0,
+                "range": 0x2000_0000} in [{k: s[k] for k in ("master", "segment", "base", "range")}
+                                         for s in data["slaves"]]
+    else:
+        assert data["weight_master"] is None
     header = (viv / "twinspike_regs.h").read_text()
     assert "#define TWINSPIKE_BASE 0x43C00000u" in header
     for r in REGISTERS:
@@ -180,7 +257,7 @@ def _balanced(text: str) -> bool:
 
 
 def test_tcl_is_well_formed_and_runs_with_stubbed_vivado(project, tmp_path):
-    _, viv, _ = project
+    out, viv, kind = project
     tcl = _tcl(viv)
     assert _balanced(tcl)
     tclsh = shutil.which("tclsh")
@@ -206,6 +283,18 @@ def test_tcl_is_well_formed_and_runs_with_stubbed_vivado(project, tmp_path):
         assert verb in verbs, verb
     assert "launch_runs" not in verbs                      # stopped after the block design
     assert (viv / "output" / "images" / "weight.mem").is_file()
+    for name in kind.extra:                                # the DDR weight image too
+        assert (viv / "output" / "images" / name).read_bytes() == (out / name).read_bytes()
+    # The weight master's interface, HP1 and its address space were looked up (nested
+    # commands run first, so the recorded connect/assign calls show only their results).
+    looked_up = {tuple(c) for c in calls if len(c) == 2}
+    weight = {("get_bd_intf_pins", f"{CELL}/m_axi"), ("get_bd_intf_pins", f"{PS}/{WEIGHT_PORT}"),
+              ("get_bd_addr_spaces", f"{CELL}/m_axi"),
+              ("get_bd_addr_segs", f"{PS}/{WEIGHT_PORT}/HP1_DDR_LOWOCM")}
+    if kind.design.weight_burst is not None:
+        assert weight <= looked_up
+    else:
+        assert not weight & looked_up
     # A bad argument is refused.
     driver.write_text("proc unknown {args} { return {} }\nset argv {--stop-after nope}\n"
                       "source {%s}\n" % (viv / "build.tcl"))
@@ -230,6 +319,10 @@ def test_python_api_without_images(tmp_path):
     assert "-range 0x00002000" in written["tcl"].read_text()
     with pytest.raises(ValueError, match="expected 10..250 MHz"):
         write_vivado_project(tmp_path, clock_mhz=5)
+    # A line is one burst: more than AXI4's 256 beats is refused before anything is built.
+    with pytest.raises(ValueError, match=r"line_words=512: .* 1..256 beats"):
+        write_vivado_project(tmp_path / "x", seq.AcceleratorParams(line_words=512))
+    assert not (tmp_path / "x").exists()
 
 
 def test_python_api_glm_design(tmp_path):

@@ -12,7 +12,8 @@ three handles, the interfaces of PYNQ's:
   one beat per byte, ``uint8`` in ``TDATA``, ``TLAST`` at the end of a transfer) and
   ``recvchannel`` (S2MM: result words, ``uint32``), each with ``transfer(buffer)``,
   ``wait()`` and ``idle`` (``pynq.lib.dma.DMA``);
-* ``allocate(shape, dtype)`` -- DMA-able buffers (``pynq.allocate``).
+* ``allocate(shape, dtype)`` -- DMA-able buffers (``pynq.allocate``): physically
+  contiguous, with ``physical_address``, ``flush()`` and ``freebuffer()``.
 
 :meth:`Driver.from_overlay` builds them from a bitstream on the board (``pynq`` is imported
 there and only there: it is not a dependency of twinspike). :class:`Driver` holds what the
@@ -24,6 +25,12 @@ recovery (soft reset, DMA stop). The subclasses hold what differs:
 * :class:`Accelerator` -- the IF top: compiled :class:`Images`, pixels in, classes, first-spike
   steps and counts out. The register writes that configure a run and load the images are
   ``hw/top.host_setup``'s; results are read with ``hw/layer_sequencer.read_result``.
+  **DDR weights** (images whose weights overflow the on-chip ``weight_depth``): the driver
+  allocates one physically contiguous buffer of 64-bit words (``allocate``; whole cache
+  lines, page aligned, so no line crosses 4 KB), copies ``hw/layer_sequencer.external_words``
+  into it, flushes it from the CPU caches (the HP port is not cache-coherent), and writes its
+  physical address to ``WEIGHT_ADDR`` (at load and before every run); the buffer is freed by
+  :meth:`Accelerator.close` and when other images are loaded.
 * :class:`GlmAccelerator` -- the GLM top: a GLM network (a ``twinspike compile GLM.npz``
   folder or a :class:`~twinspike.glm.export.GlmNetwork`), spike trains in (``hw/glm_top.
   spike_beats``), decisions, decision steps and fallback flags out (``hw/glm_top.
@@ -33,7 +40,10 @@ recovery (soft reset, DMA stop). The subclasses hold what differs:
 MyHDL top (``hw/top.accelerator_top`` for :class:`AcceleratorParams`, ``hw/glm_top.glm_top``
 for :class:`GlmNeuronParams`) simulated in a background thread: the top's cycles, results and
 errors are the real top's, only much slower (thousands of cycles per second) and without the
-board's timing, caches or DMA engine.
+board's timing, caches or DMA engine. Its ``allocate`` gives :class:`SimBuffer` arrays with a
+simulated ``physical_address``; what ``flush()`` writes is what the top's DDR weight master
+reads (``hw/top.Host.put_ddr``), so a driver that forgets to flush reads stale (zero) words
+there too.
 """
 from __future__ import annotations
 
@@ -54,20 +64,22 @@ from twinspike.glm.deploy import read_network
 from twinspike.glm.export import GlmNetwork, _params_doc
 from twinspike.hw import glm_top as gt
 from twinspike.hw import top as ht
-from twinspike.hw.layer_sequencer import read_result
+from twinspike.hw.layer_sequencer import external_words, read_result
 from twinspike.sw.glm_neuron import GlmNeuronParams
-from twinspike.sw.layer_sequencer import AcceleratorParams, Images, decode_table
-from twinspike.sw.register_map import (ERROR_CODES, RESP_OKAY, VERSION_WORD, at, field_of,
-                                       field_value, offset, register)
-from twinspike.vivado import ADDRESS_MAP_FILE, CELL, DMA
+from twinspike.sw.layer_sequencer import DDR_BEAT_BYTES, AcceleratorParams, Images, decode_table
+from twinspike.sw.register_map import (ERROR, ERROR_CODES, RESP_OKAY, VERSION_WORD, at,
+                                       field_of, field_value, offset, register)
+from twinspike.vivado import ADDRESS_MAP_FILE, CELL, DDR_BASE, DDR_SIZE, DMA
 
 __all__ = ["Driver", "Accelerator", "GlmAccelerator", "BoardResult", "GlmBoardResult",
-           "BoardError", "AcceleratorError", "SimulatedOverlay", "read_build"]
+           "BoardError", "AcceleratorError", "SimulatedOverlay", "SimBuffer", "read_build"]
 
 #: ``HW_PARAMS`` fields, which must equal the compiled images' ``AcceleratorParams``.
 HW_FIELDS = ("lanes", "weight_bits", "membrane_bits", "input_bits")
 T_MAX = (1 << register("T").width) - 1
 STATUS_BITS = ("busy", "done", "error")
+#: AXI bursts must not cross this boundary; the DDR buffer is aligned to it (and to a line).
+PAGE = 4096
 PYNQ_MISSING = ("from_overlay needs the 'pynq' package, which runs on the board: run this on a "
                 "PYNQ-Z2 image (or pip install pynq there); off the board use Accelerator(mmio, "
                 "dma, allocate) / GlmAccelerator(...) or twinspike.board.SimulatedOverlay")
@@ -97,7 +109,9 @@ class BoardResult:
     """One batch: per image ``classes``, ``first_spike_steps`` (1-based, 0: no output spike)
     and ``counts`` ``[B, n_outputs]``; the run's totals ``cycles``, ``sops`` and
     ``saturation`` (the ``CYCLES``, ``SOPS`` and ``SATURATION`` registers); ``seconds`` of
-    wall time."""
+    wall time; ``stalls`` (cycles waiting for DDR weight lines, part of ``cycles``) and
+    ``weight_fills`` (DDR weight lines fetched) -- the ``STALLS`` and ``WEIGHT_FILLS``
+    registers, 0 when every weight is on chip."""
 
     classes: np.ndarray
     first_spike_steps: np.ndarray
@@ -106,6 +120,8 @@ class BoardResult:
     sops: int
     saturation: int
     seconds: float
+    stalls: int = 0
+    weight_fills: int = 0
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,16 @@ class Driver:
 
     def __init__(self, mmio, dma, allocate, poll_s: float = 0.002):
         self.mmio, self.dma, self.allocate, self.poll_s = mmio, dma, allocate, poll_s
+
+    def close(self) -> None:
+        """Free what the driver allocated beyond a run (nothing here; see
+        :meth:`Accelerator.close`). Also the end of a ``with`` block."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @classmethod
     def from_overlay(cls, bitfile, ip: str = CELL, dma: str = DMA, **kw):
@@ -257,10 +283,11 @@ class Driver:
                     buf.freebuffer()
         return words
 
-    def _end(self, *names: str) -> dict[str, int]:
-        """After a run: the 64-bit ``CYCLES`` and ``SOPS`` totals and the registers
-        ``names``; then clear ``IRQ``."""
-        regs = {n: self._read(f"{n}_HI") << 32 | self._read(f"{n}_LO") for n in ("CYCLES", "SOPS")}
+    def _end(self, *names: str, wide: tuple[str, ...] = ()) -> dict[str, int]:
+        """After a run: the 64-bit ``CYCLES`` and ``SOPS`` totals (and ``wide`` ones) and the
+        registers ``names``; then clear ``IRQ``."""
+        regs = {n: self._read(f"{n}_HI") << 32 | self._read(f"{n}_LO")
+                for n in ("CYCLES", "SOPS", *wide)}
         regs.update({n: self._read(n) for n in names})
         self._write("IRQ", 1)
         return regs
@@ -285,8 +312,7 @@ class Driver:
             if field_of("STATUS", status, "error"):
                 code = self._read("ERROR")
                 self._recover()
-                raise AcceleratorError(code, status, hint=" (was load() called?)" if code ==
-                                       1 else "")
+                raise AcceleratorError(code, status, hint=self._error_hint(code))
             if ready(status):
                 return
             if time.monotonic() > deadline:
@@ -303,6 +329,24 @@ class Driver:
         except Exception:  # noqa: BLE001 -- best effort: the caller raises the first error
             pass
 
+    def _error_hint(self, code: int) -> str:
+        """What to add to the message of ``ERROR`` ``code``."""
+        return " (was load() called?)" if code == ERROR["BAD_MAGIC"] else ""
+
+
+def _free(buffer) -> None:
+    """Free a buffer of ``allocate`` (PYNQ's ``freebuffer``; plain arrays need nothing)."""
+    if buffer is not None and hasattr(buffer, "freebuffer"):
+        buffer.freebuffer()
+
+
+def _physical_address(buffer) -> int | None:
+    for name in ("physical_address", "device_address"):
+        value = getattr(buffer, name, None)
+        if value is not None:
+            return int(value)
+    return None
+
 
 class Accelerator(Driver):
     """The driver of the IF accelerator top (``hw/top.py``; module docstring)."""
@@ -311,6 +355,10 @@ class Accelerator(Driver):
         super().__init__(mmio, dma, allocate, poll_s)
         self.images: Images | None = None
         self.table_base = 0
+        #: The DDR weight buffer (``allocate``'s) and its physical byte address, the value
+        #: of ``WEIGHT_ADDR`` (0 when the images have every weight on chip).
+        self.ddr_buffer = None
+        self.weight_addr = 0
 
     def check(self, params: AcceleratorParams) -> None:
         """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map and
@@ -329,20 +377,104 @@ class Accelerator(Driver):
         self.check(images.params)
         return images
 
-    def attach(self, images, table_base: int = 0) -> None:
-        """Declare that the memories already hold ``images`` (an :class:`Images` or a
-        ``twinspike compile`` folder), e.g. loaded by an earlier session: nothing is written."""
-        images = self._checked(images)
+    def _stage_ddr(self, images: Images):
+        """``(buffer, physical address)`` of a fresh DDR buffer holding ``images``' DDR
+        weight words (``(None, 0)`` when there are none): whole lines of 64-bit words, the
+        words then zeros, flushed from the CPU caches. Raises :class:`BoardError` when the
+        buffer cannot serve the weight master (no physical address or ``flush``, an address
+        not line-aligned, outside the DDR the master sees or beyond 32 bits)."""
+        words = external_words(images)
+        if not words:
+            return None, 0
+        p = images.params
+        line_bytes = p.line_words * DDR_BEAT_BYTES
+        if line_bytes > PAGE:
+            raise BoardError(f"line_words={p.line_words}: a line of {line_bytes} bytes would "
+                             f"cross a {PAGE}-byte boundary (AXI forbids it); compile for a "
+                             f"bitstream with line_words <= {PAGE // DDR_BEAT_BYTES}")
+        if self.allocate is None:
+            raise BoardError(f"the images have {len(words):,} weight words in DDR: the driver "
+                             "needs allocate (pynq.allocate) for their buffer")
+        n = -(-len(words) // p.line_words) * p.line_words
+        buffer = self.allocate(shape=(n,), dtype=np.uint64)
+        try:
+            buffer[:len(words)] = np.asarray(words, dtype=np.uint64)
+            buffer[len(words):] = 0
+            addr = _physical_address(buffer)
+            if addr is None or not hasattr(buffer, "flush"):
+                raise BoardError(f"allocate gave a {type(buffer).__name__} without "
+                                 "physical_address and flush(): DDR weights need a physically "
+                                 "contiguous buffer (pynq.allocate, or SimulatedOverlay's)")
+            buffer.flush()
+            end = addr + n * DDR_BEAT_BYTES
+            if addr % line_bytes or addr % DDR_BEAT_BYTES:
+                raise BoardError(f"DDR weight buffer at {addr:#010x} is not aligned to a line "
+                                 f"({line_bytes} bytes): WEIGHT_ADDR must be a multiple of it")
+            if addr < DDR_BASE or end > DDR_BASE + DDR_SIZE or end > 1 << 32:
+                raise BoardError(f"DDR weight buffer {addr:#010x}..{end - 1:#010x} is outside "
+                                 f"the DDR the weight master sees ({DDR_BASE:#010x}.."
+                                 f"{DDR_BASE + DDR_SIZE - 1:#010x}, twinspike/vivado.py)")
+        except BaseException:
+            _free(buffer)
+            raise
+        return buffer, addr
+
+    def _adopt(self, images: Images, table_base: int, buffer, addr: int) -> None:
+        """Make ``images`` (with their DDR ``buffer`` at ``addr``) the current ones; free the
+        previous buffer."""
+        old, self.ddr_buffer, self.weight_addr = self.ddr_buffer, buffer, addr
         self.images, self.table_base = images, table_base
         self._header = decode_table(images.table)[0]
+        if old is not None and old is not buffer:
+            _free(old)
+
+    def attach(self, images, table_base: int = 0) -> None:
+        """Declare that the on-chip memories already hold ``images`` (an :class:`Images` or a
+        ``twinspike compile`` folder), e.g. loaded by an earlier session: nothing is written
+        to the core. DDR weights (host memory, which an earlier process took with it) are
+        copied into a fresh buffer; each run writes its address to ``WEIGHT_ADDR``."""
+        images = self._checked(images)
+        self._adopt(images, table_base, *self._stage_ddr(images))
 
     def load(self, images, table_base: int = 0) -> None:
-        """Check the hardware and write every memory image through the AXI4-Lite window
-        (``hw/top.host_setup``); ``images``: :class:`Images` or a ``twinspike compile``
-        folder. The window cannot be read back; the chunk count (``MEM_ADDR``) is checked."""
+        """Check the hardware and write every on-chip memory image through the AXI4-Lite
+        window (``hw/top.host_setup``), and the DDR weights, if any, into a fresh buffer
+        whose address goes to ``WEIGHT_ADDR`` (the previous buffer is freed once the load
+        succeeded); ``images``: :class:`Images` or a ``twinspike compile`` folder. The window
+        cannot be read back; the chunk count (``MEM_ADDR``) is checked."""
         images = self._checked(images)
-        self._load_window(ht.host_setup(images, 1, 1, table_base, irq_enable=False))
-        self.attach(images, table_base)
+        buffer, addr = self._stage_ddr(images)
+        try:
+            self._load_window(ht.host_setup(images, 1, 1, table_base, irq_enable=False,
+                                            weight_addr=addr))
+        except BaseException:
+            _free(buffer)
+            raise
+        self._adopt(images, table_base, buffer, addr)
+
+    def close(self) -> None:
+        """Free the DDR weight buffer (soft-resetting the core first if a run is in
+        progress, so it stops reading it); the images are forgotten: :meth:`load` again."""
+        if self.ddr_buffer is not None:
+            try:
+                if field_of("STATUS", self._read("STATUS"), "busy"):
+                    self._recover()
+            except Exception:  # noqa: BLE001 -- closing must free the buffer regardless
+                pass
+            _free(self.ddr_buffer)
+        self.ddr_buffer, self.weight_addr, self.images = None, 0, None
+
+    def _error_hint(self, code: int) -> str:
+        if code != ERROR["DDR_READ"]:
+            return super()._error_hint(code)
+        if self.ddr_buffer is None:
+            return (" (these images have no DDR weights, WEIGHT_ADDR=0: the bitstream's "
+                    "weight_depth is smaller than the images'? compile with its parameters)")
+        n = len(self.ddr_buffer)
+        return (f" (WEIGHT_ADDR={self.weight_addr:#010x}, the driver's buffer of {n:,} words; "
+                "the AXI interconnect may still hold the rest of the failed burst (AXI has no "
+                "abort): download the bitstream again (from_overlay) and load() before the "
+                "next run)")
 
     # -- runs
 
@@ -378,17 +510,19 @@ class Accelerator(Driver):
         _check_timeout(timeout)
         B, n_out = len(x), self._header["n_outputs"]
         t0 = time.monotonic()
-        self._begin(ht.host_setup(None, T, B, self.table_base, irq_enable=False)
+        self._begin(ht.host_setup(None, T, B, self.table_base, irq_enable=False,
+                                  weight_addr=self.weight_addr)
                     + [(offset("LAYER_COUNT"), self._header["n_populations"])])
         words = self._stream(x, 1 + n_out, "image", "pixels", timeout)
-        regs = self._end("SATURATION")
+        regs = self._end("SATURATION", "WEIGHT_FILLS", wide=("STALLS",))
         records = [read_result([int(w) for w in row]) for row in words]
         return BoardResult(classes=np.array([r["class"] for r in records], dtype=np.int64),
                            first_spike_steps=np.array([r["first_spike_step"] for r in records],
                                                       dtype=np.int64),
                            counts=np.array([r["counts"] for r in records], dtype=np.int64),
                            cycles=regs["CYCLES"], sops=regs["SOPS"],
-                           saturation=regs["SATURATION"], seconds=time.monotonic() - t0)
+                           saturation=regs["SATURATION"], seconds=time.monotonic() - t0,
+                           stalls=regs["STALLS"], weight_fills=regs["WEIGHT_FILLS"])
 
 
 class GlmAccelerator(Driver):
@@ -530,6 +664,59 @@ def read_build(path) -> dict:
 # ----------------------------------------------------------------------------- stand-in overlay
 
 _SIM_LOCK = threading.Lock()      # MyHDL's simulator is process-global: one stand-in at a time
+#: Where :class:`SimulatedOverlay` places its buffers (inside the PYNQ-Z2's 512 MiB of DDR,
+#: page aligned, as the CMA pool of a PYNQ image does), and the pool's size.
+SIM_CMA_BASE, SIM_CMA_SIZE = 0x1800_0000, 0x0800_0000
+
+
+class SimBuffer(np.ndarray):
+    """A buffer of :meth:`SimulatedOverlay.allocate` (``pynq.allocate``'s interface): a numpy
+    array with a simulated ``physical_address`` (page aligned, in the overlay's pool),
+    ``flush()`` -- its bytes become what the simulated top's DDR weight master reads there
+    (``hw/top.Host.put_ddr``; like a real flush from the CPU caches, nothing reaches the PL
+    before it) -- ``invalidate()`` (nothing to do) and ``freebuffer()`` (the address is
+    returned to the pool and the simulated DDR forgets what was flushed there)."""
+
+    def __new__(cls, overlay: "SimulatedOverlay", shape, dtype):
+        array = np.zeros(shape, dtype=dtype).view(cls)
+        array._sim = SimpleNamespace(overlay=overlay, root=array, flushed=False, freed=False,
+                                     address=overlay._take(array.nbytes), nbytes=array.nbytes)
+        return array
+
+    def __array_finalize__(self, obj) -> None:
+        self._sim = getattr(obj, "_sim", None)      # views share their buffer's state
+
+    @property
+    def physical_address(self) -> int:
+        return self._sim.address
+
+    device_address = physical_address
+
+    def flush(self) -> None:
+        sim = self._sim
+        if sim.freed:
+            raise RuntimeError("flush() of a freed buffer")
+        data = np.ascontiguousarray(sim.root.view(np.ndarray)).view(np.uint8).reshape(-1)
+        data = np.concatenate([data, np.zeros(-len(data) % 8, np.uint8)])
+        sim.overlay._post(("ddr_put", sim.address, [int(w) for w in data.view("<u8")]))
+        sim.flushed = True
+
+    def invalidate(self) -> None:
+        pass
+
+    def freebuffer(self) -> None:
+        sim = self._sim
+        if sim.freed:
+            return
+        sim.freed = True
+        if sim.flushed:
+            try:
+                sim.overlay._post(("ddr_free", sim.address, sim.nbytes))
+            except RuntimeError:          # the overlay is closed: its DDR is gone anyway
+                pass
+        sim.overlay._give(sim.address, sim.nbytes)
+
+    close = freebuffer
 
 
 class _Transfer:
@@ -640,6 +827,8 @@ class SimulatedOverlay:
         self._error: BaseException | None = None
         self._bus_error: str | None = None
         self.stopped = threading.Event()
+        self._pool_lock = threading.Lock()
+        self._pool_next, self._pool_free = SIM_CMA_BASE, {}
         self.mmio = _SimMMIO(self)
         self.dma = SimpleNamespace(sendchannel=_SimChannel(self, "send"),
                                    recvchannel=_SimChannel(self, "recv"))
@@ -647,10 +836,42 @@ class SimulatedOverlay:
                                         daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def allocate(shape, dtype=np.uint32):
-        """A plain numpy array (``pynq.allocate``'s interface; no cache to flush here)."""
-        return np.zeros(shape, dtype=dtype)
+    def allocate(self, shape, dtype=np.uint32) -> SimBuffer:
+        """A zeroed :class:`SimBuffer` (``pynq.allocate``'s interface): a numpy array with a
+        simulated physical address; ``flush()`` makes its contents what the top's DDR
+        weight master reads there. The DMA channels read and fill buffers directly (PYNQ's
+        DMA driver flushes and invalidates them itself)."""
+        return SimBuffer(self, shape, dtype)
+
+    def _take(self, nbytes: int) -> int:
+        size = max(PAGE, -(-nbytes // PAGE) * PAGE)
+        with self._pool_lock:
+            if self._pool_free.get(size):
+                return self._pool_free[size].pop()
+            if self._pool_next + size > SIM_CMA_BASE + SIM_CMA_SIZE:
+                raise MemoryError(f"simulated CMA pool exhausted ({SIM_CMA_SIZE:,} bytes)")
+            addr, self._pool_next = self._pool_next, self._pool_next + size
+            return addr
+
+    def _give(self, addr: int, nbytes: int) -> None:
+        size = max(PAGE, -(-nbytes // PAGE) * PAGE)
+        with self._pool_lock:
+            self._pool_free.setdefault(size, []).append(addr)
+
+    def ddr_read(self, address: int, n: int) -> list[int | None]:
+        """The simulated DDR's ``n`` 64-bit words from byte ``address`` as the weight master
+        sees them (None: never flushed there)."""
+        box, done = [], threading.Event()
+        self._post(("ddr_read", address, n, box, done))
+        self._await(done, f"read of the simulated DDR at {address:#x}")
+        return box[0]
+
+    def set_ddr_response(self, resp: int) -> None:
+        """What the simulated DDR answers each read beat from now on (``RRESP``: 0 OKAY,
+        2 SLVERR, 3 DECERR); anything but OKAY stops the run with ``ERROR`` 6 ``DDR_READ``."""
+        if resp not in (0, 1, 2, 3):
+            raise ValueError(f"resp={resp!r}: expected an RRESP code 0..3")
+        self._post(("ddr_resp", resp))
 
     def close(self) -> None:
         """Stop the simulation thread and wait for it (at most a few seconds)."""
@@ -748,6 +969,17 @@ class SimulatedOverlay:
                     send.end = len(host.beats)
                 elif kind == "recv":
                     recv = req[1]
+                elif kind == "ddr_put":
+                    host.put_ddr(req[1], req[2])
+                elif kind == "ddr_free":
+                    for a in range(req[1], req[1] + req[2], 8):
+                        host.ddr.pop(a, None)
+                elif kind == "ddr_read":
+                    req[3].append([host.ddr.get(req[1] + 8 * i) for i in range(req[2])])
+                    req[4].set()
+                    answered = True
+                elif kind == "ddr_resp":
+                    host.ddr_resp = req[1]
                 elif kind == "abort":
                     if req[1] == "send" and send is not None:
                         del host.beats[max(host.sent, send.end - send.n):]

@@ -291,7 +291,7 @@ def cmd_compile(args) -> int:
 
     if is_glm_network(args.model):
         return _compile_glm(args)
-    from twinspike.compile import use_report, write_images
+    from twinspike.compile import DDR_BIN, DDR_MEM, use_report, write_images
     from twinspike.hwmetrics import params_from
     from twinspike.network import load, network_files
     from twinspike.sw.layer_sequencer import compile_network
@@ -312,6 +312,11 @@ def cmd_compile(args) -> int:
     print(f"{args.model}: {len(net.populations)} populations on {params.lanes} lanes")
     print(use_report(images))
     print(f"wrote {manifest} and the .mem/.coe images beside it")
+    ddr = len(images.external_weights)
+    if ddr:
+        print(f"{ddr:,} weight words ({8 * ddr:,} bytes) live in DDR: {DDR_MEM} and {DDR_BIN} "
+              f"(the driver copies {DDR_BIN} into a buffer and writes its address to "
+              f"WEIGHT_ADDR)")
     if args.vivado:
         from twinspike.vivado import write_vivado_project
         written = write_vivado_project(Path(args.out) / "vivado", params, images,

@@ -26,7 +26,15 @@ the input stream -- pixels or spike trains -- into ``s_axis``, S2MM: result word
 HP0), ``proc_sys_reset``, and an AXI interrupt controller fed by an ``xlconcat`` of the
 accelerator's and the DMA's interrupts (PYNQ handles only interrupts that reach
 ``IRQ_F2P[0]``, several through an ``axi_intc``).
-The address map is :data:`ADDRESS_MAP` (one place; the TCL, the JSON and the header are
+The IF design also has the sequencer's **DDR weight master** (``m_axi``: AXI4, read only,
+32-bit addresses, 64-bit data, INCR bursts of ``line_words`` beats): the wrapper declares it
+as an ``aximm`` master (``READ_WRITE_MODE READ_ONLY``: it has no write channels), and a third
+SmartConnect (AXI4 to the HP port's AXI3, bursts over 16 beats split) takes it to
+:data:`WEIGHT_PORT` (``S_AXI_HP1``, 64 bits) -- a port of its own rather than a third slave on
+the DMA's SmartConnect, so a weight-line fill (the whole sequencer stalls on it) never queues
+behind a DMA burst in the PL; its address segment is the whole DDR
+(:data:`DDR_BASE`, :data:`DDR_SIZE`: the PYNQ-Z2's 512 MiB).
+The address map is :func:`address_map` (one place; the TCL, the JSON and the header are
 written from it); the accelerator's range is its ``AxiLiteParams.addr_bits`` window, which
 holds the register map (``sw/register_map.SPAN``).
 
@@ -51,7 +59,8 @@ from twinspike.sw.register_map import REGISTERS, SPAN, VERSION_WORD
 
 __all__ = ["PART", "BOARD_PART", "IP", "Slave", "Design", "ACCELERATOR", "GLM", "design_for",
            "address_map", "entity_ports", "wrapper_vhdl", "build_tcl", "write_vivado_project",
-           "check_clock", "CLOCK_RANGE_MHZ", "ADDRESS_MAP_FILE"]
+           "check_clock", "CLOCK_RANGE_MHZ", "ADDRESS_MAP_FILE", "DDR_BASE", "DDR_SIZE",
+           "WEIGHT_PORT", "WEIGHT_MASTER"]
 
 PART = "xc7z020clg400-1"
 BOARD_PART = "tul.com.tw:pynq-z2:part0:1.0"
@@ -67,6 +76,15 @@ BD = "twinspike_bd"
 ADDRESS_MAP_FILE = "address_map.json"
 #: FCLK_CLK0 limits accepted by --clock-mhz (the PS7 fabric clocks reach 250 MHz).
 CLOCK_RANGE_MHZ = (10.0, 250.0)
+#: The DDR every PL master sees through an HP port: the PYNQ-Z2's 512 MiB from 0.
+DDR_BASE, DDR_SIZE = 0x0000_0000, 0x2000_0000
+#: The PS7 slave port of the IF top's DDR weight master (HP0 carries the DMA), its
+#: SmartConnect and the master's interface on the accelerator cell.
+WEIGHT_PORT = "S_AXI_HP1"
+WEIGHT_SMARTCONNECT = "smartconnect_hp1"
+WEIGHT_MASTER = "m_axi"
+#: An AXI4 burst has at most 256 beats (the weight master's ARLEN is 8 bits).
+MAX_AXI4_BURST = 256
 
 #: Vivado IP catalogue names (VLNV) of every IP the block design instantiates.
 IP = {
@@ -111,7 +129,9 @@ class Design:
     (the MyHDL top to convert), ``write_images(images, dir, network_files)`` (the images
     folder, returns its manifest), ``params_doc(params)`` (JSON form), ``input_bits(params)``
     (the ``s_axis`` data bits: the MM2S stream is that rounded up to bytes), ``input_name``
-    and ``name`` (the default output base name)."""
+    and ``name`` (the default output base name); ``weight_burst(params)``: the longest burst
+    of the top's DDR weight master (``m_axi``, to :data:`WEIGHT_PORT`), None for a top
+    without one."""
     key: str
     title: str
     params_type: type
@@ -121,11 +141,12 @@ class Design:
     input_bits: Callable
     input_name: str
     name: str
+    weight_burst: Callable | None = None
 
 
 ACCELERATOR = Design("accelerator", "the twinspike IF accelerator (hw/top.py)", AcceleratorParams,
                      _accelerator_top, _accelerator_images, asdict, lambda p: p.input_bits,
-                     "pixels", "twinspike")
+                     "pixels", "twinspike", lambda p: p.line_words)
 GLM = Design("glm", "the twinspike GLM unit (hw/glm_top.py, generated for the network's "
              "GlmNeuronParams)", GlmNeuronParams, _glm_top, _glm_images, _glm_params_doc,
              lambda p: 8, "spike trains", "twinspike_glm")
@@ -162,18 +183,27 @@ def _window(axi_p: AxiLiteParams) -> int:
     return max(4096, 1 << axi_p.addr_bits)
 
 
-def address_map(axi_p: AxiLiteParams = AxiLiteParams()) -> tuple[Slave, ...]:
-    """Every address segment the block design assigns (the one place they are stated)."""
+def address_map(axi_p: AxiLiteParams = AxiLiteParams(),
+                design: Design = ACCELERATOR) -> tuple[Slave, ...]:
+    """Every address segment the block design of ``design`` assigns (the one place they are
+    stated)."""
     gp0 = f"{PS}/Data"
     ddr = f"{PS}/S_AXI_HP0/HP0_DDR_LOWOCM"
-    return (
+    amap = (
         Slave("twinspike", gp0, f"{CELL}/s_axi/reg0", 0x43C0_0000, _window(axi_p)),
         Slave("dma", gp0, f"{DMA}/S_AXI_LITE/Reg", 0x4040_0000, 0x1_0000),
         Slave("intc", gp0, f"{INTC}/S_AXI/Reg", 0x4180_0000, 0x1_0000),
         # The PYNQ-Z2's 512 MiB of DDR, as the DMA's two masters see it through HP0.
-        Slave("ddr_mm2s", f"{DMA}/Data_MM2S", ddr, 0x0, 0x2000_0000),
-        Slave("ddr_s2mm", f"{DMA}/Data_S2MM", ddr, 0x0, 0x2000_0000),
+        Slave("ddr_mm2s", f"{DMA}/Data_MM2S", ddr, DDR_BASE, DDR_SIZE),
+        Slave("ddr_s2mm", f"{DMA}/Data_S2MM", ddr, DDR_BASE, DDR_SIZE),
     )
+    if design.weight_burst is not None:
+        # The same DDR as the IF top's weight master sees it through HP1 (WEIGHT_ADDR and the
+        # driver's buffer must lie inside it).
+        port = WEIGHT_PORT.split("_")[-1]                      # HP1
+        amap += (Slave("ddr_weights", f"{CELL}/{WEIGHT_MASTER}",
+                       f"{PS}/{WEIGHT_PORT}/{port}_DDR_LOWOCM", DDR_BASE, DDR_SIZE),)
+    return amap
 
 
 def check_clock(clock_mhz: float) -> float:
@@ -215,20 +245,38 @@ def _interface(name: str) -> tuple[str, str] | None:
     """``(interface VLNV, bus name)`` of a port by its prefix, or None."""
     for prefix, vlnv in (("s_axis_", "xilinx.com:interface:axis:1.0"),
                          ("m_axis_", "xilinx.com:interface:axis:1.0"),
-                         ("s_axi_", "xilinx.com:interface:aximm:1.0")):
+                         ("s_axi_", "xilinx.com:interface:aximm:1.0"),
+                         (f"{WEIGHT_MASTER}_", "xilinx.com:interface:aximm:1.0")):
         if name.startswith(prefix):
             return vlnv, prefix[:-1]
     return None
 
 
+def _weight_master_parameter(widths: dict, burst: int, freq: int) -> str:
+    """The ``X_INTERFACE_PARAMETER`` of the DDR weight master: AXI4, read only (no write
+    channel ports: ``READ_WRITE_MODE READ_ONLY``), no IDs, one burst in flight."""
+    return (f"XIL_INTERFACENAME {WEIGHT_MASTER}, PROTOCOL AXI4, READ_WRITE_MODE READ_ONLY, "
+            f"ADDR_WIDTH {widths[WEIGHT_MASTER + '_araddr']}, "
+            f"DATA_WIDTH {widths[WEIGHT_MASTER + '_rdata']}, ID_WIDTH 0, ARUSER_WIDTH 0, "
+            "RUSER_WIDTH 0, HAS_BURST 1, HAS_CACHE 1, HAS_PROT 1, HAS_LOCK 0, HAS_QOS 0, "
+            "HAS_REGION 0, HAS_RRESP 1, HAS_BRESP 0, HAS_WSTRB 0, SUPPORTS_NARROW_BURST 0, "
+            f"MAX_BURST_LENGTH {burst}, NUM_READ_OUTSTANDING 1, NUM_WRITE_OUTSTANDING 0, "
+            f"FREQ_HZ {freq}")
+
+
 def wrapper_vhdl(core_ports: list[tuple[str, str, int | None]], axi_p: AxiLiteParams,
-                 clock_mhz: float) -> str:
+                 clock_mhz: float, weight_burst: int | None = None) -> str:
     """The module-reference top: plain VHDL (Vivado wants std_logic/std_logic_vector ports and
-    no VHDL-2008 at a module reference's top), every port named as in the core, the three AXI
-    interfaces, clock, reset and interrupt declared with X_INTERFACE_INFO, and ``m_axis_tkeep``
-    (all ones) for the DMA's S2MM stream."""
+    no VHDL-2008 at a module reference's top), every port named as in the core, the AXI
+    interfaces (``s_axi``, ``s_axis``, ``m_axis`` and, when the core has ``m_axi_*`` ports,
+    the DDR weight master ``m_axi`` with bursts of up to ``weight_burst`` beats), clock,
+    reset and interrupt declared with X_INTERFACE_INFO, and ``m_axis_tkeep`` (all ones) for
+    the DMA's S2MM stream."""
     widths = {n: w for n, _, w in core_ports}
     result_bytes = -(-widths["m_axis_tdata"] // 8)
+    master = any(n.startswith(WEIGHT_MASTER + "_") for n in widths)
+    if master and weight_burst is None:
+        raise ValueError(f"the core has an {WEIGHT_MASTER} master: give its weight_burst")
     ports = list(core_ports) + [("m_axis_tkeep", "out", result_bytes)]
 
     def typ(w):
@@ -246,9 +294,10 @@ def wrapper_vhdl(core_ports: list[tuple[str, str, int | None]], axi_p: AxiLitePa
     pmap = ",\n".join(f"            {n} => {n if w is None else 'core_' + n}"
                       for n, _, w in core_ports)
     freq = int(round(clock_mhz * 1e6))
+    buses = "s_axi:s_axis:m_axis" + (f":{WEIGHT_MASTER}" if master else "")
     attrs = [
         ("aclk", "xilinx.com:signal:clock:1.0 aclk CLK",
-         f"XIL_INTERFACENAME aclk, ASSOCIATED_BUSIF s_axi:s_axis:m_axis, "
+         f"XIL_INTERFACENAME aclk, ASSOCIATED_BUSIF {buses}, "
          f"ASSOCIATED_RESET aresetn, FREQ_HZ {freq}"),
         ("aresetn", "xilinx.com:signal:reset:1.0 aresetn RST",
          "XIL_INTERFACENAME aresetn, POLARITY ACTIVE_LOW"),
@@ -262,6 +311,8 @@ def wrapper_vhdl(core_ports: list[tuple[str, str, int | None]], axi_p: AxiLitePa
                        f"HAS_TREADY 1, FREQ_HZ {freq}",
              "m_axis": f"XIL_INTERFACENAME m_axis, TDATA_NUM_BYTES {result_bytes}, HAS_TLAST 1, "
                        f"HAS_TKEEP 1, HAS_TREADY 1, FREQ_HZ {freq}"}
+    if master:
+        first[WEIGHT_MASTER] = _weight_master_parameter(widths, weight_burst, freq)
     for n, _, _ in ports:
         iface = _interface(n)
         if iface is None:
@@ -317,7 +368,29 @@ def build_tcl(p, axi_p: AxiLiteParams, clock_mhz: float, name: str,
     ``p`` (:func:`design_for`)."""
     design = design_for(p)
     pixel_bits = -(-design.input_bits(p) // 8) * 8
-    amap = address_map(axi_p)
+    amap = address_map(axi_p, design)
+    weights = design.weight_burst is not None
+    hp = WEIGHT_PORT.split("_")[-1]                            # HP1
+    sc = WEIGHT_SMARTCONNECT
+    w_comment = (f"#   {CELL}/{WEIGHT_MASTER} (DDR weight master) -> {WEIGHT_PORT}: "
+                 f"{_hex(DDR_BASE)} .. {_hex(DDR_BASE + DDR_SIZE - 1)}  the whole DDR\n"
+                 if weights else "")
+    w_config = (f"    CONFIG.PCW_USE_{WEIGHT_PORT} {{1}} \\\n"
+                f"    CONFIG.PCW_{WEIGHT_PORT}_DATA_WIDTH {{64}} \\\n" if weights else "")
+    w_cells = (f"create_bd_cell -type ip -vlnv {IP['smartconnect']} {sc}\n"
+               f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{1}}] "
+               f"[get_bd_cells {sc}]\n" if weights else "")
+    w_clock = (f" \\\n    [get_bd_pins {PS}/{WEIGHT_PORT}_ACLK] [get_bd_pins {sc}/aclk]"
+               if weights else "")
+    w_reset = f" [get_bd_pins {sc}/aresetn]" if weights else ""
+    w_connect = (f"""
+# DDR weights: the sequencer's AXI4 read master -> its own SmartConnect (AXI4 -> AXI3, bursts
+# over 16 beats split) -> {WEIGHT_PORT} (64 bits), a port apart from the DMA's HP0, so a line
+# fill (the whole sequencer stalls on it) never waits behind a DMA burst in the PL. It reads
+# the driver's buffer at WEIGHT_ADDR (not cache-coherent: the driver flushes the buffer).
+connect_bd_intf_net [get_bd_intf_pins {CELL}/{WEIGHT_MASTER}] [get_bd_intf_pins {sc}/S00_AXI]
+connect_bd_intf_net [get_bd_intf_pins {sc}/M00_AXI] [get_bd_intf_pins {PS}/{WEIGHT_PORT}]
+""" if weights else "")
     assign = "\n".join(
         f"assign_bd_address -offset {_hex(s.base)} -range {_hex(s.range)} "
         f"-target_address_space [get_bd_addr_spaces {s.master}] "
@@ -342,7 +415,9 @@ def build_tcl(p, axi_p: AxiLiteParams, clock_mhz: float, name: str,
 #   twinspike_0  {_hex(amap[0].base)} .. {_hex(amap[0].base + amap[0].range - 1)}  registers (span {_hex(SPAN)})
 #   axi_dma_0    {_hex(amap[1].base)} .. {_hex(amap[1].base + amap[1].range - 1)}
 #   axi_intc_0   {_hex(amap[2].base)} .. {_hex(amap[2].base + amap[2].range - 1)}
-
+# DDR (PL masters through the HP ports):
+#   {DMA} (MM2S, S2MM) -> S_AXI_HP0: {_hex(DDR_BASE)} .. {_hex(DDR_BASE + DDR_SIZE - 1)}
+{w_comment}
 set script_dir [file dirname [file normalize [info script]]]
 set proj_name twinspike_vivado
 set proj_dir [file join $script_dir project]
@@ -411,7 +486,7 @@ set_property -dict [list \\
     CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{{clock}}} \\
     CONFIG.PCW_USE_M_AXI_GP0 {{1}} \\
     CONFIG.PCW_USE_S_AXI_HP0 {{1}} \\
-    CONFIG.PCW_USE_FABRIC_INTERRUPT {{1}} \\
+{w_config}    CONFIG.PCW_USE_FABRIC_INTERRUPT {{1}} \\
     CONFIG.PCW_IRQ_F2P_INTR {{1}} \\
 ] [get_bd_cells {PS}]
 
@@ -435,7 +510,7 @@ create_bd_cell -type ip -vlnv {IP["smartconnect"]} smartconnect_gp0
 set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{3}}] [get_bd_cells smartconnect_gp0]
 create_bd_cell -type ip -vlnv {IP["smartconnect"]} smartconnect_hp0
 set_property -dict [list CONFIG.NUM_SI {{2}} CONFIG.NUM_MI {{1}}] [get_bd_cells smartconnect_hp0]
-
+{w_cells}
 create_bd_cell -type ip -vlnv {IP["reset"]} proc_sys_reset_0
 
 create_bd_cell -type ip -vlnv {IP["concat"]} xlconcat_0
@@ -449,12 +524,12 @@ connect_bd_net [get_bd_pins {PS}/FCLK_CLK0] \\
     [get_bd_pins {CELL}/aclk] \\
     [get_bd_pins {DMA}/s_axi_lite_aclk] [get_bd_pins {DMA}/m_axi_mm2s_aclk] [get_bd_pins {DMA}/m_axi_s2mm_aclk] \\
     [get_bd_pins smartconnect_gp0/aclk] [get_bd_pins smartconnect_hp0/aclk] \\
-    [get_bd_pins {INTC}/s_axi_aclk] [get_bd_pins proc_sys_reset_0/slowest_sync_clk]
+    [get_bd_pins {INTC}/s_axi_aclk] [get_bd_pins proc_sys_reset_0/slowest_sync_clk]{w_clock}
 connect_bd_net [get_bd_pins {PS}/FCLK_RESET0_N] [get_bd_pins proc_sys_reset_0/ext_reset_in]
 connect_bd_net [get_bd_pins proc_sys_reset_0/peripheral_aresetn] \\
     [get_bd_pins {CELL}/aresetn] [get_bd_pins {DMA}/axi_resetn] [get_bd_pins {INTC}/s_axi_aresetn]
 connect_bd_net [get_bd_pins proc_sys_reset_0/interconnect_aresetn] \\
-    [get_bd_pins smartconnect_gp0/aresetn] [get_bd_pins smartconnect_hp0/aresetn]
+    [get_bd_pins smartconnect_gp0/aresetn] [get_bd_pins smartconnect_hp0/aresetn]{w_reset}
 
 # Control: GP0 -> the accelerator's registers, the DMA's and the interrupt controller's.
 connect_bd_intf_net [get_bd_intf_pins {PS}/M_AXI_GP0] [get_bd_intf_pins smartconnect_gp0/S00_AXI]
@@ -468,7 +543,7 @@ connect_bd_intf_net [get_bd_intf_pins {DMA}/M_AXI_S2MM] [get_bd_intf_pins smartc
 connect_bd_intf_net [get_bd_intf_pins smartconnect_hp0/M00_AXI] [get_bd_intf_pins {PS}/S_AXI_HP0]
 connect_bd_intf_net [get_bd_intf_pins {DMA}/M_AXIS_MM2S] [get_bd_intf_pins {CELL}/s_axis]
 connect_bd_intf_net [get_bd_intf_pins {CELL}/m_axis] [get_bd_intf_pins {DMA}/S_AXIS_S2MM]
-
+{w_connect}
 # Interrupts: accelerator, DMA MM2S, DMA S2MM -> axi_intc -> IRQ_F2P[0].
 connect_bd_net [get_bd_pins {CELL}/interrupt] [get_bd_pins xlconcat_0/In0]
 connect_bd_net [get_bd_pins {DMA}/mm2s_introut] [get_bd_pins xlconcat_0/In1]
@@ -568,21 +643,38 @@ def write_vivado_project(out_dir, params=AcceleratorParams(), images=None, *,
     hdl = out / "hdl"
     if hdl.exists():
         shutil.rmtree(hdl)
+    burst = None if design.weight_burst is None else design.weight_burst(params)
+    if burst is not None and not 1 <= burst <= MAX_AXI4_BURST:
+        raise ValueError(f"line_words={burst}: the DDR weight master's bursts are one line, "
+                         f"and an AXI4 burst has 1..{MAX_AXI4_BURST} beats")
     vhdl_files = toolchain.convert(design.top(params, axi_p), "vhdl", hdl, CORE)
     core_ports = entity_ports(vhdl_files[1].read_text(), CORE)
+    widths = {n: w for n, _, w in core_ports}
+    has_master = any(n.startswith(WEIGHT_MASTER + "_") for n in widths)
+    if has_master != (burst is not None):
+        raise ValueError(f"the converted {design.key} top {'has' if has_master else 'lacks'} "
+                         f"{WEIGHT_MASTER}_* ports, its Design says the opposite")
     wrapper = hdl / f"{TOP}.vhd"
-    write_text(wrapper, wrapper_vhdl(core_ports, axi_p, clock_mhz))
+    write_text(wrapper, wrapper_vhdl(core_ports, axi_p, clock_mhz, burst))
 
     image_files: list[str] = []
     if images is not None:
         manifest = design.write_images(images, out / "images", network_files)
         image_files = sorted(f"images/{f.name}" for f in manifest.parent.iterdir()
-                             if f.suffix in (".mem", ".coe", ".json"))
+                             if f.suffix in (".mem", ".coe", ".json", ".bin"))
 
-    amap = address_map(axi_p)
+    amap = address_map(axi_p, design)
+    master = None if burst is None else {
+        "interface": f"{CELL}/{WEIGHT_MASTER}", "protocol": "AXI4", "read_only": True,
+        "addr_bits": widths[f"{WEIGHT_MASTER}_araddr"],
+        "data_bits": widths[f"{WEIGHT_MASTER}_rdata"], "max_burst": burst,
+        "port": f"{PS}/{WEIGHT_PORT}",
+        "smartconnect": WEIGHT_SMARTCONNECT, "base": DDR_BASE, "range": DDR_SIZE,
+        "register": "WEIGHT_ADDR"}
     write_text(out / ADDRESS_MAP_FILE, json.dumps({
         "part": PART, "board_part": BOARD_PART, "clock_mhz": clock_mhz,
         "slaves": [dict(asdict(s), cell=s.cell) for s in amap],
+        "weight_master": master,
         "register_span": SPAN,
         "registers": {r.name: r.offset for r in REGISTERS},
         "ip": IP, "design": design.key, "params": design.params_doc(params),
