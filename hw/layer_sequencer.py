@@ -34,6 +34,11 @@ state, not the memories):
   the buffer). Limitation: a reset during a burst leaves its remaining beats with the
   interconnect (AXI has no abort); reset the PL's interconnect too, as the driver does after
   an error.
+* **initial contents** (``init``, an :class:`ImageInit` from :func:`image_init`): the table,
+  weight (on-chip part), bias and geometry RAMs start with a compiled network's words, so the
+  load port is not needed (a bitstream comes up with the network in it); the converted VHDL
+  reads them from ``twinspike compile``'s ``.mem`` files (``hw/common.ram``). Without ``init``
+  the RAMs start empty, as before. The load port works either way.
 
 Structure: one finite state machine. Records of the layer table are read field by field into
 registers. Per timestep and population, each projection scans its source (the input memory,
@@ -46,14 +51,17 @@ fires one lane per cycle (leak, saturating bias, compare, subtract) and packs th
 bitmap rows. A one-deep forward register covers a read of the word written on the same edge.
 The cycle count this gives is ``sw/layer_sequencer.cycles``.
 """
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 from myhdl import (ConcatSignal, ResetSignal, Signal, StopSimulation, always_comb, always_seq,
                    block, concat, enum, instance, intbv, modbv)
 
 from twinspike.hw import toolchain
 from twinspike.hw.axi import DDR_BENCH_BASE, bench_ddr
-from twinspike.hw.common import (address_bits, index_signal, pack_lanes, ram, rom_driver,
-                                 signed_signal, unsigned_signal)
+from twinspike.hw.common import (RamInit, address_bits, index_signal, pack_lanes, ram,
+                                 rom_driver, signed_signal, unsigned_signal)
 from twinspike.hw.toolchain import bench_clock
 from twinspike.sw.layer_sequencer import (DDR_BEAT_BITS, GEOMETRY_FIELD_BITS, HEADER_FIELDS, HEADER_WORDS,
                                           INPUT_SOURCE, KIND_CODES, MAGIC, POPULATION_FIELDS,
@@ -82,6 +90,12 @@ HDR_N_OUTPUTS = H["n_outputs"] + 1
 HDR_N_POPULATIONS = H["n_populations"] + 1
 HDR_OUTPUT_POPULATION = H["output_population"] + 1
 HDR_PROJECTION_TABLE = H["projection_table"] + 1
+HDR_ENCODING = H["encoding"] + 1
+HDR_LFSR_SHIFT = H["lfsr_shift"] + 1
+HDR_LFSR_MASK = H["lfsr_mask"] + 1
+HDR_SEED_BASE = H["seed_base"] + 1
+HDR_INPUT_SPIKE_BASE = H["input_spike_base"] + 1
+HDR_INPUT_ROW_BITS = H["input_row_bits"] + 1
 POP_BIAS_BASE = PF["bias_base"] + 1
 POP_BIAS_MODE = PF["bias_mode"] + 1
 POP_CHANNELS = PF["channels"] + 1
@@ -192,9 +206,13 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                     px_last, res_valid, res_ready, res_data, res_last, T, table_base,
                     layer_count, busy, error, cycles, sops, saturations, stalls, fills,
                     weight_addr, m_araddr, m_arlen, m_arvalid, m_arready, m_rdata, m_rresp,
-                    m_rlast, m_rvalid, m_rready, p: AcceleratorParams):
+                    m_rlast, m_rvalid, m_rready, p: AcceleratorParams,
+                    init: "ImageInit | None" = None):
     if not isinstance(p, AcceleratorParams):
         raise ValueError(f"layer_sequencer expects AcceleratorParams, got {type(p).__name__}")
+    if init is not None and init.params != p:
+        raise ValueError("layer_sequencer: init was compiled for other AcceleratorParams than p")
+    contents = {} if init is None else init.rams
     P, w, m, ib, sw = p.lanes, p.weight_bits, p.membrane_bits, p.input_bits, p.spike_word_bits
     G = GEOMETRY_FIELD_BITS
     A = max(address_bits(d) for d in (p.weight_space, p.state_depth, p.bias_depth,
@@ -216,6 +234,10 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     ld_a = unsigned_signal(A)
     tb_wd, wt_wd, bi_wd, ge_wd = (unsigned_signal(n) for n in (32, P * w, P * m, 3 * G))
     tb_raddr = unsigned_signal(A)                      # tb_ra is relative to table_base
+    # Rate input: one LFSR state per pixel (32 bits), stepped once per timestep.
+    lf_ra, lf_wa, lf_q, lf_wd = unsigned_signal(A), unsigned_signal(A), unsigned_signal(32), \
+        unsigned_signal(32)
+    lf_we = Signal(bool(0))
     a_mask = (1 << A) - 1
 
     @always_comb
@@ -233,13 +255,19 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
         run_en.next = not stall
 
     # The state RAM holds its output while the sequencer stalls on a DDR line.
-    memories = [ram(clk, tb_we, ld_a, tb_wd, tb_raddr, tb_q, p.table_depth),
-                ram(clk, wt_we, ld_a, wt_wd, wt_ra_chip, wt_q, p.weight_depth),
-                ram(clk, bi_we, ld_a, bi_wd, bi_ra, bi_q, p.bias_depth),
-                ram(clk, ge_we, ld_a, ge_wd, ge_ra, ge_q, p.geometry_depth),
+    # With init, the four image RAMs start with the compiled words.
+    memories = [ram(clk, tb_we, ld_a, tb_wd, tb_raddr, tb_q, p.table_depth,
+                    init=contents.get("table")),
+                ram(clk, wt_we, ld_a, wt_wd, wt_ra_chip, wt_q, p.weight_depth,
+                    init=contents.get("weight")),
+                ram(clk, bi_we, ld_a, bi_wd, bi_ra, bi_q, p.bias_depth,
+                    init=contents.get("bias")),
+                ram(clk, ge_we, ld_a, ge_wd, ge_ra, ge_q, p.geometry_depth,
+                    init=contents.get("geometry")),
                 ram(clk, st_we, st_wa, st_wd, st_ra, st_q, p.state_depth, run_en),
                 ram(clk, sp_we, sp_wa, sp_wd, sp_ra, sp_q, p.spike_depth),
-                ram(clk, in_we, in_wa, in_wd, in_ra, in_q, p.input_depth)]
+                ram(clk, in_we, in_wa, in_wd, in_ra, in_q, p.input_depth),
+                ram(clk, lf_we, lf_wa, lf_wd, lf_ra, lf_q, p.input_depth)]
 
     @always_comb
     def load_port():
@@ -430,13 +458,16 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
 
     st = enum("IDLE", "HDR", "PIXELS", "CLR_POP", "CLR", "POP", "PROJ", "IN_READ", "IN_CHECK",
               "SP_READ", "SP_WAIT", "SP_BIT", "GEO", "ACC", "FIRE", "ADVANCE", "ARGMAX", "EMIT",
-              "ERR")
+              "ERR", "ENC", "ENC_WAIT", "ENC_BIT")
     state, ret = Signal(st.IDLE), Signal(st.IDLE)
     rf = index_signal(32)                                 # record field counter
     rec = unsigned_signal(A)                              # record base address
     # Header registers.
     n_pop, in_size, out_pop, proj_table, n_out = (unsigned_signal(A) for _ in range(5))
     in_h, in_w = unsigned_signal(16), unsigned_signal(16)
+    rate, lf_shift, lf_mask = Signal(bool(0)), unsigned_signal(6), unsigned_signal(32)
+    seed_base, in_sbase, in_rbits = unsigned_signal(A), unsigned_signal(A), unsigned_signal(A)
+    x_row, x_bit, x_bits = unsigned_signal(A), index_signal(sw + 1), unsigned_signal(sw)
     run_T, t, q = unsigned_signal(T_BITS), unsigned_signal(T_BITS), unsigned_signal(A)
     pop_addr, proj_addr, proj_left = unsigned_signal(A), unsigned_signal(A), unsigned_signal(A)
     # Population registers.
@@ -514,6 +545,8 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
     def control():
         d = intbv(0)[32:]
         bits = intbv(0)[sw:]
+        lv = intbv(0)[32:]
+        nxt = intbv(0)[32:]
         if counting:
             cyc.next = cyc + 1
         if stall:                                       # frozen: a DDR line is on its way
@@ -527,6 +560,7 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
             d[:] = tb_q
             sp_we.next = 0
             in_we.next = 0
+            lf_we.next = 0
             clr_we.next = 0
             fw_valid.next = st_we
             fw_addr.next = st_wa
@@ -606,6 +640,18 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                     in_size.next = d[A:]
                 elif rf == HDR_N_OUTPUTS:
                     n_out.next = d[A:]
+                elif rf == HDR_ENCODING:
+                    rate.next = d[0]
+                elif rf == HDR_LFSR_SHIFT:
+                    lf_shift.next = d[6:]
+                elif rf == HDR_LFSR_MASK:
+                    lf_mask.next = d
+                elif rf == HDR_SEED_BASE:
+                    seed_base.next = d[A:]
+                elif rf == HDR_INPUT_SPIKE_BASE:
+                    in_sbase.next = d[A:]
+                elif rf == HDR_INPUT_ROW_BITS:
+                    in_rbits.next = d[A:]
                 elif rf == HDR_PROJECTION_TABLE:
                     proj_table.next = d[A:]
                     e_addr.next = 0
@@ -693,7 +739,14 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                         rec.next = HEADER_WORDS
                         tb_ra.next = HEADER_WORDS
                         rf.next = 0
-                        state.next = st.POP
+                        e_addr.next = 0
+                        x_row.next = 0
+                        x_bit.next = 0
+                        x_bits.next = 0
+                        if rate:
+                            state.next = st.ENC
+                        else:
+                            state.next = st.POP
                     else:
                         q.next = q + 1
                         pop_addr.next = pop_addr + POP_WORDS
@@ -985,7 +1038,14 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                             rec.next = HEADER_WORDS
                             tb_ra.next = HEADER_WORDS
                             rf.next = 0
-                            state.next = st.POP
+                            e_addr.next = 0
+                            x_row.next = 0
+                            x_bit.next = 0
+                            x_bits.next = 0
+                            if rate:
+                                state.next = st.ENC
+                            else:
+                                state.next = st.POP
                     else:
                         q.next = q + 1
                         pop_addr.next = pop_addr + POP_WORDS
@@ -993,6 +1053,45 @@ def layer_sequencer(clk, rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_read
                         tb_ra.next = pop_addr + POP_WORDS
                         rf.next = 0
                         state.next = st.POP
+            elif state == st.ENC:        # rate input: pixel e_addr's level vs its LFSR lane
+                if e_addr == in_size:
+                    rec.next = HEADER_WORDS
+                    tb_ra.next = HEADER_WORDS
+                    rf.next = 0
+                    state.next = st.POP
+                else:
+                    in_ra.next = e_addr
+                    tb_ra.next = seed_base + e_addr
+                    lf_ra.next = e_addr
+                    state.next = st.ENC_WAIT
+            elif state == st.ENC_WAIT:   # the addresses are on the RAMs
+                state.next = st.ENC_BIT
+            elif state == st.ENC_BIT:    # spike iff lane >> shift < pixel; step; pack the bit
+                if t == 0:
+                    lv[:] = tb_q
+                else:
+                    lv[:] = lf_q
+                bits[:] = x_bits
+                if (lv >> lf_shift) < in_q:
+                    bits[x_bit] = 1
+                nxt[:] = lv >> 1
+                if lv[0]:
+                    nxt[:] = nxt ^ lf_mask
+                lf_we.next = 1
+                lf_wa.next = e_addr
+                lf_wd.next = nxt
+                if x_bit == in_rbits - 1 or e_addr == in_size - 1:
+                    sp_we.next = 1
+                    sp_wa.next = in_sbase + x_row
+                    sp_wd.next = bits
+                    x_row.next = x_row + 1
+                    x_bit.next = 0
+                    x_bits.next = 0
+                else:
+                    x_bit.next = x_bit + 1
+                    x_bits.next = bits
+                e_addr.next = e_addr + 1
+                state.next = st.ENC
             elif state == st.ARGMAX:                        # ties to the lowest index
                 if o_i < n_out:
                     if counts[o_i] > best or o_i == 0:
@@ -1041,9 +1140,10 @@ def ports(p: AcceleratorParams) -> dict:
                 m_rready=Signal(bool(0)))
 
 
-def top(p: AcceleratorParams):
-    """The block with fresh ports, ready to convert or synthesise."""
-    return layer_sequencer(p=p, **ports(p))
+def top(p: AcceleratorParams, init: "ImageInit | None" = None):
+    """The block with fresh ports, ready to convert or synthesise (``init``: its image RAMs'
+    initial contents)."""
+    return layer_sequencer(p=p, init=init, **ports(p))
 
 
 # ----------------------------------------------------------------------------- host protocol
@@ -1076,6 +1176,27 @@ def external_words(images: Images) -> list[int]:
     """The weight words that live in DDR (from address ``weight_depth`` on), one 64-bit
     beat each, in address order: what a host writes to the buffer at ``WEIGHT_ADDR``."""
     return [pack_lanes(row, images.params.weight_bits) for row in images.external_weights]
+
+
+@dataclass(frozen=True)
+class ImageInit:
+    """Initial contents of the sequencer's image RAMs: ``rams`` maps each memory of
+    :data:`IMAGE_MEMORIES` to its :class:`~twinspike.hw.common.RamInit`; ``params`` are the
+    parameters the images were compiled for (the sequencer's must be the same)."""
+
+    params: AcceleratorParams
+    rams: dict
+
+
+def image_init(images: Images, mem_dir) -> ImageInit:
+    """The initial contents of a compiled network: every memory's :func:`memory_words` (the
+    on-chip weights only), and for the VHDL ``<mem_dir>/<memory>.mem`` -- a ``twinspike
+    compile`` folder holds exactly those words (``twinspike.compile.read_images`` parses it).
+    ``mem_dir`` is written into the VHDL as given: the folder as GHDL or Vivado will see it,
+    best an absolute path. The table starts at address 0 (``TABLE_BASE`` 0)."""
+    words = memory_words(images)
+    return ImageInit(images.params, {
+        name: RamInit(words[name], str(Path(mem_dir) / f"{name}.mem")) for name in IMAGE_MEMORIES})
 
 
 def memory_load(images: Images) -> list[tuple[int, int, int]]:

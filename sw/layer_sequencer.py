@@ -72,6 +72,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .common import check_range, signed_max, signed_min
+from .lfsr import feedback_mask, lane_seed
+from .lfsr import step as lfsr_step
 from .conv_engine import axis_taps
 from .if_pe_array import MAX_LANES, MAX_MEMBRANE_BITS, MAX_WEIGHT_BITS, MIN_MEMBRANE_BITS
 from .network import Result, argmax_lowest, check_inputs
@@ -83,7 +85,8 @@ HEADER_FIELDS = ("magic", "n_populations", "n_projections", "membrane_bits", "me
                  "membrane_max", "input_channels",
                  "input_height", "input_width", "lanes", "weight_bits", "input_bits",
                  "output_population", "spike_word_bits", "input_size", "n_outputs",
-                 "projection_table")
+                 "encoding", "lfsr_shift", "lfsr_mask", "seed_base", "input_spike_base",
+                 "input_rows", "input_row_bits", "projection_table")
 HEADER_WORDS = 24
 POPULATION_FIELDS = ("channels", "height", "width", "cwords", "last_lanes", "positions",
                      "state_words", "theta", "v0",
@@ -124,6 +127,14 @@ def event_cycles(kind: int, words: int) -> int:
 
 #: ``source`` of a projection fed by the input region.
 INPUT_SOURCE = 0xFFFF
+#: ``source`` of a projection fed by the rate encoder's input spike bitmap.
+INPUT_SPIKES = 0xFFFE
+#: Header ``encoding`` codes.
+ENCODING_CODES = {"direct": 0, "rate": 1}
+#: The rate encoder pass that opens every timestep of a rate network: 3 cycles per pixel
+#: (address its pixel and LFSR state, wait for the RAMs, compare, step and pack the spike)
+#: and 1 to finish.
+ENCODE_CYCLES = 3
 _SIGNED = {"theta", "v0", "membrane_min", "membrane_max"}
 
 
@@ -274,9 +285,13 @@ def check_network(net: Network, params: AcceleratorParams) -> None:
         raise ValueError(f"compile expects a Network, got {type(net).__name__}")
     if not isinstance(params, AcceleratorParams):
         raise ValueError(f"compile expects AcceleratorParams, got {type(params).__name__}")
-    if net.encoding != "direct":
-        raise ValueError(f"the accelerator takes direct-encoded pixels; this network is "
-                         f"{net.encoding!r}-encoded (evaluate it with the Cython evaluator)")
+    if net.encoding not in ENCODING_CODES:
+        raise ValueError(f"the accelerator takes direct or rate-encoded pixels; this network "
+                         f"is {net.encoding!r}-encoded")
+    if net.encoding == "rate" and len(net.input_shape) == 3 and \
+            net.input_shape[2] > params.spike_word_bits:
+        raise ValueError(f"input rows of {net.input_shape[2]} pixels do not fit a "
+                         f"{params.spike_word_bits}-bit spike word (rate input is a bitmap)")
     for name, have, need in (("weight_bits", params.weight_bits, net.weight_bits),
                              ("membrane_bits", params.membrane_bits, net.membrane_bits),
                              ("input_bits", params.input_bits, net.input_bits)):
@@ -320,6 +335,13 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
         rows_of[pop.name] = spike_rows(pop.shape, params.spike_word_bits)
         spike_bases[pop.name] = spike
         spike += rows_of[pop.name][0]
+    rate = net.encoding == "rate"
+    if rate:                             # the encoder's bitmap: one more "population"
+        # Rows (c, y) of W bits even for a flat input ((N,) is (N, 1, 1): one bit per row), so
+        # the scan's channel counter is the pixel's channel for every projection kind.
+        rows_of[INPUT] = spike_rows(as_chw(net.input_shape), params.spike_word_bits)
+        spike_bases[INPUT] = spike
+        spike += rows_of[INPUT][0]
     shapes = {INPUT: as_chw(net.input_shape), **{p.name: as_chw(p.shape)
                                                  for p in net.populations}}
     first = 0
@@ -345,7 +367,8 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
         for proj in pop.projections:
             sc, sh, sw = shapes[proj.source]
             rec = dict(kind=KIND_CODES[proj.kind],
-                       source=INPUT_SOURCE if proj.source == INPUT else index[proj.source],
+                       source=(INPUT_SPIKES if rate else INPUT_SOURCE) if proj.source == INPUT
+                       else index[proj.source],
                        kernel=proj.kernel, stride=proj.stride, padding=proj.padding,
                        weight_base=weight_words, geo_y_base=0, geo_x_base=0,
                        state_row_step=W * words, weight_row_step=proj.stride * proj.kernel * words,
@@ -378,6 +401,9 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
                 geo += sh + sw
             proj_words.append([rec[f] for f in PROJECTION_FIELDS])
     ic, ih, iw = shapes[INPUT]
+    n_seeds = math.prod(net.input_shape) if rate else 0
+    seed_base = (HEADER_WORDS + len(net.populations) * len(POPULATION_FIELDS)
+                 + n_proj * len(PROJECTION_FIELDS))
     header = dict(magic=MAGIC, n_populations=len(net.populations), n_projections=n_proj,
                   membrane_bits=net.membrane_bits, membrane_min=signed_min(net.membrane_bits),
                   membrane_max=signed_max(net.membrane_bits), input_channels=ic, input_height=ih,
@@ -385,10 +411,19 @@ def compile_network(net: Network, params: AcceleratorParams) -> Images:
                   input_bits=net.input_bits, output_population=len(net.populations) - 1,
                   spike_word_bits=params.spike_word_bits,
                   input_size=math.prod(net.input_shape), n_outputs=net.n_outputs,
+                  encoding=ENCODING_CODES[net.encoding],
+                  lfsr_shift=net.lfsr_width - net.input_bits if rate else 0,
+                  lfsr_mask=feedback_mask(net.lfsr_width) if rate else 0,
+                  seed_base=seed_base if rate else 0,
+                  input_spike_base=spike_bases.get(INPUT, 0),
+                  input_rows=rows_of.get(INPUT, (0, 0))[0],
+                  input_row_bits=rows_of.get(INPUT, (0, 0))[1],
                   projection_table=HEADER_WORDS + len(net.populations) * len(POPULATION_FIELDS))
     table = [header[f] for f in HEADER_FIELDS] + [0] * (HEADER_WORDS - len(HEADER_FIELDS))
     for words in pop_words + proj_words:
         table += words
+    # Rate input: each pixel's LFSR lane seed (sw/lfsr.lane_seed) after the records.
+    table += [lane_seed(net.lfsr_width, net.seed, i) for i in range(n_seeds)]
     on_chip = min(weight_words, params.weight_depth) if params.external_weight_depth \
         else weight_words
     use = (MemoryUse("weight", on_chip, params.weight_depth),
@@ -430,6 +465,8 @@ def decode_table(table) -> tuple[dict, list[dict], list[dict]]:
     header = {k: _s32(v) if k in _SIGNED else v for k, v in zip(HEADER_FIELDS, words)}
     n_pop, n_proj = header["n_populations"], header["n_projections"]
     need = HEADER_WORDS + n_pop * len(POPULATION_FIELDS) + n_proj * len(PROJECTION_FIELDS)
+    if header.get("encoding") == ENCODING_CODES["rate"]:
+        need += header["input_size"]                       # the LFSR lane seeds
     if len(words) != need:
         raise ValueError(f"layer table has {len(words)} words, its header says {need}")
 
@@ -516,8 +553,11 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
     state = np.zeros((sum(p["positions"] * p["cwords"] for p in pops), P), dtype=np.int64)
     for pop in pops:                                            # clear: every membrane = v0
         state[pop["state_base"]:pop["state_base"] + pop["positions"] * pop["cwords"]] = pop["v0"]
-    spike_memory = [0] * sum(pop["spike_rows"] for pop in pops)
+    spike_memory = [0] * (sum(pop["spike_rows"] for pop in pops) + header["input_rows"])
     H, W = header["input_height"], header["input_width"]
+    rate = header["encoding"] == ENCODING_CODES["rate"]
+    n_in = header["input_size"]
+    lanes = [int(w) for w in images.table[header["seed_base"]:header["seed_base"] + n_in]]
     inputs = [(int(a), int(a) // (H * W), int(a) // W % H, int(a) % W, int(pixels[a]))
               for a in np.flatnonzero(pixels)]
     out_index = header["output_population"]
@@ -528,6 +568,14 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
     sops, first_spike = 0, 0
     cycles = sum(RECORD_CYCLES["population"] + pop["state_words"] + 1 for pop in pops)  # clear
     for t in range(T):
+        if rate:                         # the encoder pass: bitmap of this step's input spikes
+            cycles += ENCODE_CYCLES * n_in + 1
+            fired = np.array([(lanes[i] >> header["lfsr_shift"]) < int(pixels[i])
+                              for i in range(n_in)], dtype=np.uint8)
+            lanes = [lfsr_step(v, header["lfsr_mask"]) for v in lanes]
+            start = header["input_spike_base"]
+            spike_memory[start:start + header["input_rows"]] = _bitmap_words(
+                fired, header["input_rows"], header["input_row_bits"])
         for q, pop in enumerate(pops):
             cycles += RECORD_CYCLES["population"] + 1
             for proj in projs[pop["projection_first"]:pop["projection_first"]
@@ -537,11 +585,14 @@ def run_image(images: Images, pixels: np.ndarray, T: int):
                     events = inputs
                     cycles += SCAN_CYCLES["pixel"] * header["input_size"] + 1
                 else:
-                    src = pops[proj["source"]]
+                    if proj["source"] == INPUT_SPIKES:
+                        height = H if H * W > 1 else 0
+                    else:
+                        src = pops[proj["source"]]
+                        height = src["height"] if src["positions"] > 1 else 0
                     start = proj["source_spike_base"]
                     words = spike_memory[start:start + proj["source_rows"]]
-                    events = _scan_bitmap(words, proj["source_row_bits"],
-                                          src["height"] if src["positions"] > 1 else 0)
+                    events = _scan_bitmap(words, proj["source_row_bits"], height)
                     cycles += sum(SCAN_CYCLES["word"] + (SCAN_CYCLES["bit"] *
                                                          proj["source_row_bits"] if w else 0)
                                   for w in words) + 1

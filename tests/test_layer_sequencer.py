@@ -29,12 +29,13 @@ def _flat_dense_only(net: Network) -> bool:
 @profiles.settings_for("cython")
 @given(case=eqn.cases(), lanes=st.integers(1, 9), word_bits=st.integers(1, 40))
 def test_compiled_images_run_like_the_evaluators(case, lanes, word_bits):
-    net, images, T = case
-    net = _direct(net)
+    net, images, T = case                   # direct and rate-encoded networks alike
     # Lanes of more than 64 bits of weights cannot come from DDR (one word per beat).
     params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=word_bits, max_classes=256,
                                    external_weight_depth=0 if lanes * 8 > 64 else 1 << 22)
-    if any(len(p.shape) == 3 and p.shape[2] > word_bits for p in net.populations):
+    rate_rows = net.encoding == "rate" and len(net.input_shape) == 3 and \
+        net.input_shape[2] > word_bits
+    if rate_rows or any(len(p.shape) == 3 and p.shape[2] > word_bits for p in net.populations):
         with pytest.raises(ValueError, match="do not fit a .*-bit spike word|dense projection"):
             seq.compile_network(net, params)
         return
@@ -131,8 +132,9 @@ def test_networks_that_do_not_fit_name_the_memory_and_the_shortfall():
 
 def test_what_the_accelerator_refuses_is_named():
     net = _residual_net()
-    with pytest.raises(ValueError, match="direct-encoded pixels"):
-        seq.compile_network(dataclasses.replace(net, encoding="rate"), seq.AcceleratorParams())
+    with pytest.raises(ValueError, match="input rows of 6 pixels do not fit a 4-bit spike word"):
+        seq.compile_network(dataclasses.replace(net, encoding="rate"),
+                            seq.AcceleratorParams(spike_word_bits=4))
     with pytest.raises(ValueError, match="membrane_bits=14, the accelerator has 12"):
         seq.compile_network(net, seq.AcceleratorParams(membrane_bits=12))
     with pytest.raises(ValueError, match="AcceleratorParams.lanes=0"):
@@ -190,8 +192,7 @@ def test_myhdl_sequencer_reads_ddr_weights_like_the_reference():
 @given(case=eqn.cases(max_populations=3, max_batch=2, max_T=3), lanes=st.integers(1, 4),
        ddr=st.booleans())
 def test_myhdl_sequencer_equals_the_reference_on_random_networks(case, lanes, ddr):
-    net, images, T = case
-    net = _direct(net)
+    net, images, T = case                   # direct and rate-encoded networks alike
     params = seq.AcceleratorParams(lanes=lanes, spike_word_bits=16, max_classes=64,
                                    **(DDR_SMALL if ddr else SMALL))
     try:
@@ -231,6 +232,47 @@ def test_converted_sequencer_reads_ddr_weights_in_ghdl_like_myhdl(ghdl, tmp_path
     assert record["class"] == want.predictions[0] and record["fills"] == want.weight_fills[0] > 0
     assert record["cycles"] - record["stalls"] == want.cycles[0]
     np.testing.assert_array_equal(record["counts"], want.counts[0])
+
+
+def test_rate_input_runs_like_the_evaluators():
+    """Rate-encoded networks: the table carries each pixel's LFSR lane seed; every timestep
+    opens with the encoder pass (sw/rate_encoder semantics) writing the input spike bitmap,
+    which the input's projections scan like any population's."""
+    from networks import conv_net, dense_net
+    from twinspike.data import load_digits_split
+
+    images = load_digits_split().x_test[:3]
+    for net in (dense_net("rate"), dataclasses.replace(conv_net(), encoding="rate")):
+        compiled = seq.compile_network(net, seq.AcceleratorParams())
+        header, _, _ = seq.decode_table(compiled.table)
+        assert header["encoding"] == seq.ENCODING_CODES["rate"] and header["input_rows"] == 8
+        got, fast = seq.run(net, compiled, images, 5), evaluate(net, images, 5)
+        for name in FIELDS:
+            np.testing.assert_array_equal(getattr(got, name), getattr(fast, name), err_msg=name)
+        assert (fast.population_spikes > 0).all()
+
+
+def test_converted_sequencer_runs_rate_input_in_ghdl_like_myhdl_and_cython(ghdl, tmp_path):
+    from networks import dense_net
+    from twinspike.data import load_digits_split
+    from twinspike.hw import layer_sequencer as hw
+    from twinspike.hw import toolchain
+
+    net = dense_net("rate")
+    images = load_digits_split().x_test[:2]
+    params = seq.AcceleratorParams(lanes=8, weight_depth=1024, state_depth=512, bias_depth=256,
+                                   geometry_depth=128, spike_depth=128, input_depth=128,
+                                   table_depth=512)
+    compiled = seq.compile_network(net, params)
+    result = toolchain.verify_vhdl(hw.testbench(compiled, images.reshape(2, -1), 4),
+                                   workdir=tmp_path)
+    assert result.ok, result.diff[:3000]
+    records = hw.parse_lines(compiled, result.ghdl_lines)
+    fast, model = evaluate(net, images, 4), seq.run(net, compiled, images, 4)
+    np.testing.assert_array_equal([r["counts"] for r in records], fast.counts)
+    np.testing.assert_array_equal([r["sops"] for r in records], fast.sops)
+    np.testing.assert_array_equal([r["cycles"] for r in records], model.cycles)
+    assert fast.counts.sum() > 0
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
