@@ -70,6 +70,13 @@ a stream source with random gaps, a sink with random stalls) for Python-level si
 :func:`testbench` is the convertible, ROM-driven bench (GHDL); with ``split`` it instantiates
 the top as a separate VHDL entity (:func:`dut_instance`), so the top can be converted with
 ``initial_values`` off and run from reset (:func:`run_split_ghdl`).
+
+Two ways to load a network: through the memory window (:func:`host_setup`), or as the
+**initial contents** of the sequencer's image RAMs (``init``, an
+:class:`~twinspike.hw.layer_sequencer.ImageInit`: :func:`accelerator_top`, :func:`top`; the
+VHDL reads ``twinspike compile``'s ``.mem`` files), so a bitstream comes up with the network
+in it and a run needs only the register writes (``host_setup(..., load=False)``). The ports
+and registers are the same either way; the window can still overwrite the contents.
 """
 from __future__ import annotations
 
@@ -179,8 +186,10 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
                     m_axi_arcache, m_axi_arprot, m_axi_arvalid, m_axi_arready, m_axi_rdata,
                     m_axi_rresp, m_axi_rlast, m_axi_rvalid, m_axi_rready, interrupt,
                     p: AcceleratorParams = AcceleratorParams(),
-                    axi_p: AxiLiteParams = AxiLiteParams()):
+                    axi_p: AxiLiteParams = AxiLiteParams(), init=None):
     """The whole accelerator (module docstring)."""
+    # init: the initial contents of the sequencer's image RAMs (layer_sequencer.image_init),
+    # None for empty RAMs. (The docstring above is copied into the VHDL: it stays as it was.)
     if not isinstance(p, AcceleratorParams):
         raise ValueError(f"accelerator_top expects AcceleratorParams, got {type(p).__name__}")
     clk = aclk
@@ -234,7 +243,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
                           seq_base, seq_layers, seq_busy, seq_error, seq_cycles, seq_sops,
                           seq_sat, seq_stalls, seq_fills, weight_addr_reg, m_axi_araddr,
                           m_axi_arlen, m_axi_arvalid, m_axi_arready, m_axi_rdata, m_axi_rresp,
-                          m_axi_rlast, m_axi_rvalid, m_axi_rready, p)
+                          m_axi_rlast, m_axi_rvalid, m_axi_rready, p, init)
 
     # The stream adapters; the pixel stream is open only for the run's images.
     in_open = Signal(bool(0))
@@ -440,9 +449,11 @@ def ports(p: AcceleratorParams = AcceleratorParams(),
     return s
 
 
-def top(p: AcceleratorParams = AcceleratorParams(), axi_p: AxiLiteParams = AxiLiteParams()):
-    """The top on fresh ports, to convert or synthesise."""
-    return accelerator_top(**ports(p, axi_p), p=p, axi_p=axi_p)
+def top(p: AcceleratorParams = AcceleratorParams(), axi_p: AxiLiteParams = AxiLiteParams(),
+        init=None):
+    """The top on fresh ports, to convert or synthesise (``init``: the image RAMs' initial
+    contents, ``hw/layer_sequencer.image_init``)."""
+    return accelerator_top(**ports(p, axi_p), p=p, axi_p=axi_p, init=init)
 
 
 # ----------------------------------------------------------------------------- host side
@@ -460,12 +471,13 @@ def check_layer_count(images: Images, layer_count: int) -> None:
 
 def host_setup(images: Images | None, T: int, n_images: int, table_base: int = 0,
                irq_enable: bool = True, layer_count: int | None = None,
-               weight_addr: int = DDR_BENCH_BASE) -> list[tuple[int, int]]:
+               weight_addr: int = DDR_BENCH_BASE, load: bool = True) -> list[tuple[int, int]]:
     """The ``(offset, value)`` register writes before a start: ``TABLE_BASE``, ``T``,
     ``IMAGES``, ``WEIGHT_ADDR`` (where the host put :func:`external_words` in DDR),
     ``LAYER_COUNT`` (checked against the table), ``CONTROL.irq_enable`` and every on-chip
-    memory image through the window (``images`` None: nothing loaded). The start itself is
-    ``(offset('CONTROL'), start_word(irq_enable))``."""
+    memory image through the window (``images`` None: nothing loaded; ``load`` False: the
+    images are already in the RAMs -- the top's initial contents -- and only the registers
+    are written). The start itself is ``(offset('CONTROL'), start_word(irq_enable))``."""
     writes = [(offset("TABLE_BASE"), table_base), (offset("T"), T), (offset("IMAGES"), n_images),
               (offset("WEIGHT_ADDR"), weight_addr),
               (offset("CONTROL"), field_value("CONTROL", irq_enable=int(irq_enable)))]
@@ -475,6 +487,8 @@ def host_setup(images: Images | None, T: int, n_images: int, table_base: int = 0
     layer_count = n_pop if layer_count is None else layer_count
     check_layer_count(images, layer_count)
     writes.append((offset("LAYER_COUNT"), layer_count))
+    if not load:
+        return writes
     p = images.params
     for name, words in memory_words(images).items():
         if words:
@@ -674,16 +688,18 @@ class Host:
 
 
 def simulate_host(p: AcceleratorParams, scenario, seed: int = 0, axi_p=AxiLiteParams(),
-                  design=None, design_ports=None, **kw):
+                  design=None, design_ports=None, init=None, **kw):
     """Run ``scenario(host)`` (a generator function driving :class:`Host`) against a fresh top
     in MyHDL until it returns; returns the host. ``design``/``design_ports``: another top with
-    the same ports and its port constructor (``hw/glm_top.py``), default this one."""
+    the same ports and its port constructor (``hw/glm_top.py``), default this one; ``init``:
+    this top's initial RAM contents (``hw/layer_sequencer.image_init``)."""
     sig = (design_ports or ports)(p, axi_p)
     host = Host(sig, seed=seed, **kw)
+    contents = {} if init is None else {"init": init}
 
     @block
     def harness():
-        dut = (design or accelerator_top)(**sig, p=p, axi_p=axi_p)
+        dut = (design or accelerator_top)(**sig, p=p, axi_p=axi_p, **contents)
         clock = bench_clock(sig["aclk"])
 
         @instance
@@ -749,14 +765,16 @@ def read_regs(host: Host):
 
 
 def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = True,
-              poll: bool = False, table_base: int = 0, n_images: int | None = None):
+              poll: bool = False, table_base: int = 0, n_images: int | None = None,
+              load: bool = True):
     """Scenario step: configure and load (:func:`host_setup`), queue ``pixel_beats(pixels)``,
     start, wait for the end (:func:`wait_end`), read the registers (:func:`read_regs`) and
-    clear ``IRQ``. ``n_images``: ``IMAGES`` (default: the batch size)."""
+    clear ``IRQ``. ``n_images``: ``IMAGES`` (default: the batch size); ``load`` False: the
+    on-chip images are the top's initial contents, only the registers are written."""
     n = len(pixels) if n_images is None else n_images
     if images is not None:
         host.put_ddr(DDR_BENCH_BASE, external_words(images))
-    yield from host.writes(host_setup(images, T, n, table_base, irq_enable=irq))
+    yield from host.writes(host_setup(images, T, n, table_base, irq_enable=irq, load=load))
     if len(pixels):
         host.beats += pixel_beats(pixels)
     yield from host.write(offset("CONTROL"), start_word(irq))
@@ -769,10 +787,12 @@ def run_batch(host: Host, images: Images | None, pixels, T: int, irq: bool = Tru
 
 
 
-def bench_program(images: Images, T: int, n_images: int) -> list[tuple[int, int, int]]:
-    """``(op, addr, data)``: configure and load, start, wait for the interrupt, read
-    :data:`~twinspike.hw.axi.BENCH_READS`, clear ``IRQ`` and read it again."""
-    return bench_ops(host_setup(images, T, n_images), start_word(True))
+def bench_program(images: Images, T: int, n_images: int,
+                  load: bool = True) -> list[tuple[int, int, int]]:
+    """``(op, addr, data)``: configure and load (``load`` False: configure only), start, wait
+    for the interrupt, read :data:`~twinspike.hw.axi.BENCH_READS`, clear ``IRQ`` and read it
+    again."""
+    return bench_ops(host_setup(images, T, n_images, load=load), start_word(True))
 
 
 
@@ -785,10 +805,10 @@ def dut_instance(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_ax
                  s_axis_tlast, m_axis_tvalid, m_axis_tready, m_axis_tdata, m_axis_tlast,
                  m_axi_araddr, m_axi_arlen, m_axi_arsize, m_axi_arburst, m_axi_arcache,
                  m_axi_arprot, m_axi_arvalid, m_axi_arready, m_axi_rdata, m_axi_rresp,
-                 m_axi_rlast, m_axi_rvalid, m_axi_rready, interrupt, p, axi_p):
+                 m_axi_rlast, m_axi_rvalid, m_axi_rready, interrupt, p, axi_p, init=None):
     """:func:`accelerator_top` in MyHDL; in VHDL an instance of the separately converted
     entity ``accelerator_top`` (user-defined code), so that entity can be converted with
-    ``initial_values`` off."""
+    ``initial_values`` off (``init``: both with these initial RAM contents)."""
     dut = accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr,
                           s_axi_wvalid, s_axi_wready, s_axi_wdata, s_axi_wstrb, s_axi_bvalid,
                           s_axi_bready, s_axi_bresp, s_axi_arvalid, s_axi_arready, s_axi_araddr,
@@ -797,7 +817,7 @@ def dut_instance(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s_ax
                           m_axis_tready, m_axis_tdata, m_axis_tlast, m_axi_araddr, m_axi_arlen,
                           m_axi_arsize, m_axi_arburst, m_axi_arcache, m_axi_arprot,
                           m_axi_arvalid, m_axi_arready, m_axi_rdata, m_axi_rresp, m_axi_rlast,
-                          m_axi_rvalid, m_axi_rready, interrupt, p, axi_p)
+                          m_axi_rvalid, m_axi_rready, interrupt, p, axi_p, init)
     for name in OUTPUTS:
         locals()[name].driven = "wire"
     return dut
@@ -809,7 +829,7 @@ dut_instance.vhdl_code = ("u_top: entity work.accelerator_top port map (\n"
 
 @block
 def testbench(images: Images, pixels, T: int, split: bool = False,
-              axi_p: AxiLiteParams = AxiLiteParams()):
+              axi_p: AxiLiteParams = AxiLiteParams(), init=None):
     """Self-checking, convertible bench of the whole top: a ROM-driven AXI4-Lite master plays
     :func:`bench_program` (AW and W together, B accepted at once; a write answered other than
     OKAY prints ``b addr resp``), a pixel source streams ``pixels`` with the gaps of
@@ -817,13 +837,16 @@ def testbench(images: Images, pixels, T: int, split: bool = False,
     :data:`~twinspike.hw.axi.SINK_PATTERN` and prints ``r word last`` per word; after the interrupt (or ``t
     cycles`` when none came within ``wait_limit`` cycles) the master prints ``R offset value``
     for each read. ``split``: the top is the separate entity of
-    :func:`dut_instance` (for :func:`run_split_ghdl`)."""
+    :func:`dut_instance` (for :func:`run_split_ghdl`). ``init``: the top starts with these
+    RAM contents (``image_init`` of ``images``) and the program writes only the registers."""
     p = images.params
+    if init is not None and init.params != p:
+        raise ValueError("testbench: init was compiled for other AcceleratorParams than images")
     pixels = np.asarray(pixels, dtype=np.int64).reshape(len(pixels), -1)
     s = ports(p, axi_p)
     s["aresetn"] = ResetSignal(0, active=0, isasync=False)     # in reset from time 0
-    dut = (dut_instance if split else accelerator_top)(**s, p=p, axi_p=axi_p)
-    ops = bench_program(images, T, len(pixels))
+    dut = (dut_instance if split else accelerator_top)(**s, p=p, axi_p=axi_p, init=init)
+    ops = bench_program(images, T, len(pixels), load=init is None)
     beats = pixel_beats(pixels)
     # Cycles to wait for the interrupt: twice what the cycle model, the DDR line fills and the
     # streams need.
@@ -850,15 +873,18 @@ def run_bench(images: Images, pixels, T: int) -> dict:
     return parse_lines(toolchain.run_myhdl(testbench(images, pixels, T)))
 
 
-def run_split_ghdl(images: Images, pixels, T: int, workdir) -> tuple[list[str], list[str]]:
+def run_split_ghdl(images: Images, pixels, T: int, workdir,
+                   init=None) -> tuple[list[str], list[str]]:
     """The initial-values check: convert the top alone with ``initial_values`` off
 , the bench (:func:`testbench` with ``split``) with them on, run
     the bench in GHDL from reset and in MyHDL; returns ``(myhdl_lines, ghdl_lines)`` (before
     ``done``). The top's signals start as ``'U'`` in GHDL, so any register that ``aresetn``
-    does not reset and that reaches an output shows up as a difference."""
+    does not reset and that reaches an output shows up as a difference. ``init``: the top is
+    converted with these initial RAM contents (its VHDL reads their ``.mem`` files: give
+    absolute paths) and the bench writes only the registers."""
     toolchain.require("ghdl")
     work = Path(workdir)
-    tb = testbench(images, pixels, T, split=True)
+    tb = testbench(images, pixels, T, split=True, init=init)
     (work / "tb").mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stderr(io.StringIO()):
         tb.convert(hdl="VHDL", path=str(work / "tb"), name="top_tb", initial_values=True)
@@ -866,8 +892,8 @@ def run_split_ghdl(images: Images, pixels, T: int, workdir) -> tuple[list[str], 
     # after verify_vhdl inherits initial_values=True): say False explicitly, and last, so the
     # process is left with MyHDL's default.
     (work / "dut").mkdir(parents=True, exist_ok=True)
-    top(images.params).convert(hdl="VHDL", path=str(work / "dut"), name="accelerator_top",
-                               initial_values=False)
+    top(images.params, init=init).convert(hdl="VHDL", path=str(work / "dut"),
+                                          name="accelerator_top", initial_values=False)
     dut_files = [work / "dut" / toolchain.PCK_NAME, work / "dut" / "accelerator_top.vhd"]
     toolchain.ghdl_elaborate([*dut_files, work / "tb" / "top_tb.vhd"], "top_tb", work / "ghdl")
     proc = subprocess.run(["ghdl", "-r", "--std=08", "top_tb", "--ieee-asserts=disable"],
@@ -879,5 +905,5 @@ def run_split_ghdl(images: Images, pixels, T: int, workdir) -> tuple[list[str], 
         if line.strip():
             lines.append(line)
     ghdl_lines = toolchain.strip_done(lines, "GHDL")
-    mine = toolchain.run_myhdl(testbench(images, pixels, T, split=True))
+    mine = toolchain.run_myhdl(testbench(images, pixels, T, split=True, init=init))
     return mine, ghdl_lines

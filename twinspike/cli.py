@@ -46,20 +46,60 @@ def _selected(args, tops: bool = False) -> list[str]:
     return [args.block]
 
 
+#: Designs ``hdl convert --images`` gives initial RAM contents (their ``top(p, init=...)``).
+INIT_TOPS = ("layer_sequencer", "accelerator_top")
+
+
+def _image_init(args, name: str):
+    """``--images DIR``: the compiled images as the design's initial RAM contents; returns
+    ``(module, params, init)``. The parameters are the images' (``manifest.json``)."""
+    import importlib
+
+    from twinspike.compile import read_images
+    from twinspike.hw.layer_sequencer import image_init
+
+    if name not in INIT_TOPS:
+        raise UsageError(f"--images applies to {' or '.join(INIT_TOPS)}, not {name}")
+    if args.param:
+        raise UsageError("--images: the parameters are the images' (manifest.json); "
+                         "compile them with --param instead")
+    try:
+        images = read_images(args.images)
+    except ValueError as exc:
+        raise UsageError(f"--images: {exc}") from None
+    hw = importlib.import_module(TOPS[name])
+    mem_dir = args.mem_dir or str(Path(args.images).resolve())
+    try:
+        return hw, images.params, image_init(images, mem_dir)
+    except ValueError as exc:
+        raise UsageError(f"--mem-dir: {exc}") from None
+
+
 def cmd_hdl_convert(args) -> int:
     from twinspike.hw import toolchain
 
     names = _selected(args, tops=True)
-    if args.all and args.param:
-        raise UsageError("--param applies to one block, not --all")
+    if args.all and (args.param or args.images or args.name):
+        raise UsageError("--param, --images and --name apply to one block, not --all")
+    if args.mem_dir and not args.images:
+        raise UsageError("--mem-dir needs --images")
     for name in names:
-        hw, p = _parse_params(name, args.param)
-        files = toolchain.convert(hw.top(p), args.hdl, args.out, name)
+        if args.images:
+            hw, p, init = _image_init(args, name)
+            inst = hw.top(p, init=init)
+        else:
+            hw, p = _parse_params(name, args.param)
+            init, inst = None, hw.top(p)
+        entity = args.name or name
+        files = toolchain.convert(inst, args.hdl, args.out, entity)
         note = ""
         if args.check and args.hdl == "vhdl":
-            toolchain.ghdl_elaborate(files, name, Path(args.out) / "work")
+            toolchain.ghdl_elaborate(files, entity, Path(args.out) / "work")
             note = " (GHDL --std=08 analyse+elaborate: ok)"
         print(f"{name}: {p} -> {', '.join(str(f) for f in files)}{note}")
+        if init is not None:
+            print(f"  initial RAM contents: {', '.join(r.path for r in init.rams.values())} "
+                  f"(read when the {args.hdl.upper()} is elaborated)")
     return 0
 
 
@@ -150,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--hdl", choices=("vhdl", "verilog"), default="vhdl")
             p.add_argument("--check", action="store_true",
                            help="analyse and elaborate the VHDL with GHDL --std=08")
+            p.add_argument("--name", help="entity (module) and file name (default: the "
+                                          "block's)")
+            p.add_argument("--images", metavar="DIR",
+                           help="accelerator_top or layer_sequencer with a `twinspike compile` "
+                                "folder's images as the initial contents of its table, "
+                                "weight, bias and geometry RAMs (a bitstream comes up with "
+                                "the network loaded); the parameters are the images'")
+            p.add_argument("--mem-dir", metavar="PATH",
+                           help="with --images: the folder of the .mem files as the VHDL "
+                                "names it, where GHDL or Vivado will read them (default: "
+                                "DIR as an absolute path)")
         if verb == "synth":
             p.add_argument("--markdown", action="store_true",
                            help="print a markdown table (with --all and no --param, it also "
