@@ -178,9 +178,11 @@ class AcceleratorParams:
         check_range(owner, "max_classes", self.max_classes, 1, 256)
         check_range(owner, "external_weight_depth", self.external_weight_depth, 0, 1 << 26)
         if self.external_weight_depth:
-            for name in ("cache_lines", "line_words"):
+            # A line is one AXI4 burst: at most 256 beats (ARLEN is 8 bits), and 256 beats of
+            # 8 bytes never cross a 4 KB boundary from an aligned buffer.
+            for name, top in (("cache_lines", 1 << 12), ("line_words", 256)):
                 value = getattr(self, name)
-                check_range(owner, name, value, 2, 1 << 12)
+                check_range(owner, name, value, 2, top)
                 if value & (value - 1):
                     raise ValueError(f"{owner}: {name}={value} must be a power of two")
             if self.lanes * self.weight_bits > DDR_BEAT_BITS:

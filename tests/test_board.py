@@ -337,3 +337,33 @@ def test_ddr_buffer_checks_before_the_load(residual):
     assert acc.weight_addr == 0x1000_0000 and _Buffer.flushed
     n = len(external_words(residual[1]))
     assert list(acc.ddr_buffer[:n]) == external_words(residual[1])
+
+
+def test_a_bitstream_built_for_other_depths_is_refused():
+    """HW_PARAMS shows lanes and widths only; the build record (address_map.json of
+    `twinspike compile --vivado`, read beside the bitstream) shows the depths, which decide
+    where the weights split between chip and DDR."""
+    import dataclasses
+    import json
+
+    from twinspike.sw.layer_sequencer import AcceleratorParams
+
+    built = dataclasses.asdict(AcceleratorParams(weight_depth=1 << 14))
+    acc = Accelerator(Untouchable(), None, None, build={"design": "accelerator",
+                                                       "params": built})
+    with pytest.raises(BoardError, match=r"generated for other AcceleratorParams "
+                                         r"\(weight_depth differ"):
+        acc.check(AcceleratorParams())
+    Accelerator(Untouchable(), None, None, build={"params": dataclasses.asdict(
+        AcceleratorParams())}).check(AcceleratorParams())
+
+
+def test_build_record_of_the_other_top_is_named(tmp_path):
+    import json
+
+    from twinspike import board
+
+    (tmp_path / "address_map.json").write_text(json.dumps({"design": "glm"}))
+    with pytest.raises(BoardError, match=r"design 'glm', expected 'accelerator' .*drive it "
+                                         r"with GlmAccelerator"):
+        board.read_build(tmp_path / "address_map.json", "accelerator")

@@ -47,6 +47,8 @@ there too.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import numbers
@@ -152,8 +154,24 @@ class Driver:
     #: True for the driver of a GLM top (``HW_PARAMS.input_bits`` 0).
     GLM = False
 
-    def __init__(self, mmio, dma, allocate, poll_s: float = 0.002):
+    def __init__(self, mmio, dma, allocate, poll_s: float = 0.002, build: dict | None = None):
         self.mmio, self.dma, self.allocate, self.poll_s = mmio, dma, allocate, poll_s
+        #: The bitstream's ``address_map.json`` (``twinspike compile --vivado``; read by
+        #: :meth:`from_overlay` from beside the bitstream): its ``params`` are what the
+        #: bitstream was generated for, which ``HW_PARAMS`` shows only in part.
+        self.build = build
+
+    def _check_build(self, want: dict, kind: str, fix: str) -> None:
+        """Raise :class:`BoardError` when :attr:`build` is known and its ``params`` differ
+        from ``want``."""
+        if self.build is None:
+            return
+        built = self.build.get("params") or {}
+        bad = sorted(k for k in set(built) | set(want) if built.get(k) != want.get(k))
+        if bad:
+            raise BoardError(f"the bitstream was generated for other {kind} ({', '.join(bad)} "
+                             f"differ from the network's; its {ADDRESS_MAP_FILE} says so): "
+                             f"{fix}")
 
     def close(self) -> None:
         """Free what the driver allocated beyond a run (nothing here; see
@@ -181,7 +199,11 @@ class Driver:
                                  f"{', '.join(sorted(overlay.ip_dict))})")
         info = overlay.ip_dict[ip]
         mmio = pynq.MMIO(info["phys_addr"], info["addr_range"])
-        return cls(mmio, getattr(overlay, dma), pynq.allocate, **kw)
+        drv = cls(mmio, getattr(overlay, dma), pynq.allocate, **kw)
+        path = Path(bitfile).with_name(ADDRESS_MAP_FILE)
+        if drv.build is None and path.is_file():      # the Vivado script copies it to output/
+            drv.build = read_build(path, "glm" if cls.GLM else "accelerator")
+        return drv
 
     # -- registers
 
@@ -351,8 +373,8 @@ def _physical_address(buffer) -> int | None:
 class Accelerator(Driver):
     """The driver of the IF accelerator top (``hw/top.py``; module docstring)."""
 
-    def __init__(self, mmio, dma, allocate, poll_s: float = 0.002):
-        super().__init__(mmio, dma, allocate, poll_s)
+    def __init__(self, mmio, dma, allocate, poll_s: float = 0.002, build: dict | None = None):
+        super().__init__(mmio, dma, allocate, poll_s, build)
         self.images: Images | None = None
         self.table_base = 0
         #: The DDR weight buffer (``allocate``'s) and its physical byte address, the value
@@ -361,11 +383,15 @@ class Accelerator(Driver):
         self.weight_addr = 0
 
     def check(self, params: AcceleratorParams) -> None:
-        """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map and
-        ``HW_PARAMS`` equals ``params`` (lanes and widths; depths cannot be read back)."""
-        self._check_hardware({f: getattr(params, f) for f in HW_FIELDS},
-                             "compile the network with the bitstream's parameters (twinspike "
-                             "compile --param ...) or load the matching bitstream")
+        """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map,
+        ``HW_PARAMS`` equals ``params`` (lanes and widths) and, when :attr:`build` is known,
+        the bitstream was generated for exactly ``params`` -- depths included: images
+        compiled for another ``weight_depth`` split the weights between chip and DDR
+        elsewhere, which no register shows."""
+        fix = ("compile the network with the bitstream's parameters (twinspike compile "
+               "--param ...) or load the matching bitstream")
+        self._check_hardware({f: getattr(params, f) for f in HW_FIELDS}, fix)
+        self._check_build(dataclasses.asdict(params), "AcceleratorParams", fix)
 
     # -- memory images
 
@@ -536,19 +562,8 @@ class GlmAccelerator(Driver):
     GLM = True
 
     def __init__(self, mmio, dma, allocate, poll_s: float = 0.002, build: dict | None = None):
-        super().__init__(mmio, dma, allocate, poll_s)
+        super().__init__(mmio, dma, allocate, poll_s, build)
         self.network: GlmNetwork | None = None
-        self.build = build
-
-    @classmethod
-    def from_overlay(cls, bitfile, ip: str = CELL, dma: str = DMA, **kw) -> "GlmAccelerator":
-        """As :meth:`Driver.from_overlay`; also reads the build's ``address_map.json`` beside
-        ``bitfile`` when there is one (the Vivado script copies it to ``output/``)."""
-        acc = super().from_overlay(bitfile, ip, dma, **kw)
-        path = Path(bitfile).with_name(ADDRESS_MAP_FILE)
-        if acc.build is None and path.is_file():
-            acc.build = read_build(path)
-        return acc
 
     def check(self, params: GlmNeuronParams) -> None:
         """Raise :class:`BoardError` unless ``VERSION`` is this driver's register map,
@@ -559,13 +574,7 @@ class GlmAccelerator(Driver):
         self._check_hardware({"lanes": params.n_out, "weight_bits": 1,
                               "membrane_bits": params.membrane_bits, "input_bits": 0}, fix,
                              labels={"lanes": "lanes (n_out)"})
-        if self.build is not None:
-            built, want = self.build.get("params") or {}, _params_doc(params)
-            bad = sorted(k for k in set(built) | set(want) if built.get(k) != want.get(k))
-            if bad:
-                raise BoardError(f"the bitstream was generated for other GlmNeuronParams "
-                                 f"({', '.join(bad)} differ from the network's; its "
-                                 f"{ADDRESS_MAP_FILE} says so): {fix}")
+        self._check_build(_params_doc(params), "GlmNeuronParams", fix)
 
     def _checked(self, network) -> GlmNetwork:
         if isinstance(network, (str, Path)):
@@ -646,18 +655,19 @@ class GlmAccelerator(Driver):
                               sops=regs["SOPS"], seconds=time.monotonic() - t0)
 
 
-def read_build(path) -> dict:
-    """A GLM build's ``address_map.json`` (``twinspike/vivado.py``), checked to be a GLM
-    design's (:class:`BoardError` otherwise)."""
+def read_build(path, design: str = "glm") -> dict:
+    """A build's ``address_map.json`` (``twinspike/vivado.py``), checked to be of ``design``
+    (``"glm"`` or ``"accelerator"``; :class:`BoardError` otherwise)."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BoardError(f"{path}: cannot read the build record: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("design") != "glm":
+    if not isinstance(doc, dict) or doc.get("design") != design:
         what = doc.get("design") if isinstance(doc, dict) else None
-        raise BoardError(f"{path}: design {what!r}, expected 'glm' (this bitstream was not "
-                         "built from a GLM network: drive it with Accelerator)")
+        other = "Accelerator" if design == "glm" else "GlmAccelerator"
+        raise BoardError(f"{path}: design {what!r}, expected {design!r} (this bitstream was "
+                         f"built for the other top: drive it with {other})")
     return doc
 
 
