@@ -27,8 +27,13 @@ from twinspike.sw import register_map as rm
 from test_top import DIGITS, assert_matches
 
 pytestmark = pytest.mark.filterwarnings("ignore:Signal is not driven",
-                                        "ignore:Signal is driven but not read")
+                                        "ignore:Signal is driven but not read",
+                                        "ignore:Previously used name being reused")
 T = 4
+#: ``twinspike compile``'s ``--param`` options for :data:`DIGITS`.
+DIGITS_PARAMS = [f"--param={k}={getattr(DIGITS, k)}" for k in (
+    "lanes", "weight_depth", "state_depth", "bias_depth", "geometry_depth", "spike_depth",
+    "input_depth", "table_depth")]
 
 
 # ----------------------------------------------------------------------------- one RAM
@@ -134,10 +139,8 @@ def compiled(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mlp")
     net = dense_net("direct")
     save(net, tmp / "mlp.npz")
-    params = [f"--param={k}={getattr(DIGITS, k)}" for k in
-              ("lanes", "weight_depth", "state_depth", "bias_depth", "geometry_depth",
-               "spike_depth", "input_depth", "table_depth")]
-    assert main(["compile", str(tmp / "mlp.npz"), "--out", str(tmp / "images"), *params]) == 0
+    assert main(["compile", str(tmp / "mlp.npz"), "--out", str(tmp / "images"),
+                 *DIGITS_PARAMS]) == 0
     images = read_images(tmp / "images")
     assert images == seq.compile_network(net, DIGITS)
     return tmp / "images", net, images, load_digits_split().x_test[:2]
@@ -217,22 +220,36 @@ def test_the_converted_top_reads_its_contents_from_the_files_in_ghdl(compiled, g
     assert "entity work.accelerator_top" in tb
 
 
-def test_hdl_convert_images_writes_the_top_with_its_contents(compiled, ghdl, tmp_path, capsys):
-    folder, _, images, _ = compiled
-    out = tmp_path / "hdl"
-    assert main(["hdl", "convert", "accelerator_top", "--images", str(folder), "--out",
-                 str(out), "--name", "twinspike_core", "--check"]) == 0
+def test_the_documented_bitstream_recipe_converts_and_elaborates(compiled, ghdl, tmp_path,
+                                                                  capsys):
+    """docs/accelerator.md, *The network in the bitstream*: ``compile --vivado``, then ``hdl
+    convert accelerator_top --images <vivado>/images --out <vivado>/hdl --name
+    twinspike_core`` replaces the script's core with one whose RAMs read the images; the
+    script's wrapper elaborates with it in GHDL; ``--mem-dir`` names another folder."""
+    folder = compiled[0]
+    viv = tmp_path / "build"
+    assert main(["compile", str(folder.parent / "mlp.npz"), "--out", str(viv), "--vivado",
+                 *DIGITS_PARAMS]) == 0
+    hdl = viv / "vivado" / "hdl"
+    empty = (hdl / "twinspike_core.vhd").read_text()
+    assert main(["hdl", "convert", "accelerator_top", "--images", str(viv / "vivado" / "images"),
+                 "--out", str(hdl), "--name", "twinspike_core", "--check"]) == 0
     printed = capsys.readouterr().out
     assert "GHDL --std=08 analyse+elaborate: ok" in printed
-    assert str(folder.resolve() / "weight.mem") in printed
-    vhdl = (out / "twinspike_core.vhd").read_text()
-    assert "entity twinspike_core is" in vhdl
-    assert vhdl.count("ts_read_mem(\"") == 4
+    assert str((viv / "vivado" / "images" / "weight.mem").resolve()) in printed
+    vhdl = (hdl / "twinspike_core.vhd").read_text()
+    assert vhdl.count('ts_read_mem("') == 4 and "ts_read_mem" not in empty
+    assert re.findall(r"^entity \w+ is", vhdl, re.M) == re.findall(r"^entity \w+ is", empty,
+                                                                   re.M)
+    toolchain.ghdl_elaborate([hdl / "pck_myhdl_011.vhd", hdl / "twinspike_core.vhd",
+                              hdl / "twinspike_top.vhd"], "twinspike_top", tmp_path / "work")
     # --mem-dir: the folder as the VHDL names it (where Vivado will find the files).
-    assert main(["hdl", "convert", "layer_sequencer", "--images", str(folder), "--out",
-                 str(out), "--mem-dir", "/srv/build/images"]) == 0
-    vhdl = (out / "layer_sequencer.vhd").read_text()
-    assert 'ts_read_mem("/srv/build/images/table.mem")' in vhdl
+    assert main(["hdl", "convert", "accelerator_top", "--images", str(folder), "--out",
+                 str(tmp_path / "other"), "--mem-dir", "/srv/build/images", "--hdl",
+                 "verilog"]) == 0
+    verilog = (tmp_path / "other" / "accelerator_top.v").read_text()
+    assert '$readmemh("/srv/build/images/table.mem"' in verilog
+    out = tmp_path / "other"
     capsys.readouterr()
     for args, message in (
             (["glm_top"], "--images applies to layer_sequencer or accelerator_top"),
