@@ -258,10 +258,15 @@ class Resources:
     #: Worst arrival time in ns by Yosys ``sta`` with the Xilinx cell delays (no routing);
     #: None unless asked for.
     arrival_ns: float | None = None
+    #: Longest path in cells (Yosys ``ltp`` on the netlist with flip-flops, RAMs and shift
+    #: registers cut; a CARRY4 or a DSP48 counts one); None unless timing was asked for.
+    ltp_cells: int | None = None
 
     def as_row(self) -> str:
         row = f"LUT={self.lut} FF={self.ff} DSP={self.dsp} BRAM36={self.bram36:g}"
-        return row if self.arrival_ns is None else row + f" arrival={self.arrival_ns:.2f}ns"
+        if self.arrival_ns is not None:
+            row += f" arrival={self.arrival_ns:.2f}ns"
+        return row if self.ltp_cells is None else row + f" ltp={self.ltp_cells}"
 
 
 #: Share of the clock period left for routing when a clock is derived from cell delays alone.
@@ -285,6 +290,17 @@ def parse_sta(text: str) -> float:
     return int(match.group(1)) / 1000.0
 
 
+_LTP = re.compile(r"Longest topological path in \S+ \(length=(-?\d+)\)")
+
+
+def parse_ltp(text: str) -> int:
+    """The length (cells) of a Yosys ``ltp`` report."""
+    match = _LTP.search(text)
+    if match is None or int(match.group(1)) < 0:
+        raise RuntimeError(f"no longest path in the ltp report:\n{text[:1000]}")
+    return int(match.group(1))
+
+
 def parse_yosys_stat(stat_json: dict, top: str) -> Resources:
     mods = stat_json.get("modules", {})
     key = next((k for k in mods if k.strip("\\") == top), None)
@@ -302,7 +318,8 @@ def synth_xc7(inst, name: str, workdir: str | os.PathLike | None = None,
               timing: bool = False) -> Resources:
     """Convert to Verilog and run ``yosys synth_xilinx -family xc7``; return the counts.
     ``timing``: also run ``sta`` on the netlist with the Xilinx cell delays
-    (``read_verilog -lib -specify +/xilinx/cells_sim.v``): cell delays only, no routing."""
+    (``read_verilog -lib -specify +/xilinx/cells_sim.v``): cell delays only, no routing; and
+    ``ltp`` with the sequential cells cut (:attr:`Resources.ltp_cells`)."""
     require("yosys")
     tmp = Path(tempfile.mkdtemp(prefix="twinspike-synth-") if workdir is None else workdir)
     try:
@@ -310,13 +327,15 @@ def synth_xc7(inst, name: str, workdir: str | os.PathLike | None = None,
         script = (f"read_verilog {vfile.name}; synth_xilinx -family xc7 -top {name}; "
                   f"tee -q -o stat.json stat -json")
         if timing:
-            script += "; read_verilog -lib -specify +/xilinx/cells_sim.v; tee -q -o sta.txt sta"
+            script += ("; select -set cut t:FD* t:RAM* t:SRL* %u %u; tee -q -o ltp.txt ltp @cut %n"
+                       "; read_verilog -lib -specify +/xilinx/cells_sim.v; tee -q -o sta.txt sta")
         proc = _run(["yosys", "-q", "-p", script], tmp)
         if proc.returncode != 0:
             raise RuntimeError(f"yosys failed on {name}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
         res = parse_yosys_stat(json.loads((tmp / "stat.json").read_text()), name)
         if timing:
-            res = dataclasses.replace(res, arrival_ns=parse_sta((tmp / "sta.txt").read_text()))
+            res = dataclasses.replace(res, arrival_ns=parse_sta((tmp / "sta.txt").read_text()),
+                                      ltp_cells=parse_ltp((tmp / "ltp.txt").read_text()))
         return res
     finally:
         if workdir is None:

@@ -6,7 +6,7 @@ import pytest
 from networks import conv_net, dense_net
 from twinspike.cli import main
 from twinspike.data import load_digits_split
-from twinspike.hwmetrics import demo_hw_check, hw_metrics, params_from, report
+from twinspike.hwmetrics import demo_hw_check, hw_metrics, params_from, report, summary
 from twinspike.network import save
 from twinspike.sw.layer_sequencer import AcceleratorParams
 
@@ -60,8 +60,41 @@ def test_synthesis_reports_the_whole_top(digits, yosys):
     assert r.lut > 0 and r.ff > 0 and r.dsp == SMALL.lanes      # one multiplier per lane
     assert m.fits
     assert 1 < r.arrival_ns < 100 and m.met_clock_mhz == pytest.approx(700 / r.arrival_ns)
+    assert 5 < r.ltp_cells < 500
     text = report(m)
     assert "whole top" in text and "fits the xc7z020" in text and "worst arrival" in text
+    assert f"longest path {r.ltp_cells} cells" in text
+    doc = summary(m)
+    assert doc["clock_mhz"] == m.met_clock_mhz and doc["arrival_ns"] == r.arrival_ns
+    assert doc["gsops"] == pytest.approx(m.gsops_at(m.met_clock_mhz))
+    assert (doc["lut"], doc["ff"], doc["dsp"], doc["bram36"]) == (r.lut, r.ff, r.dsp, r.bram36)
+    assert doc["fits_xc7z020"] is True and doc["lanes"] == SMALL.lanes
+    assert doc["cycles"] == m.cycles_per_inference and doc["sops"] == m.sops_per_inference
+
+
+def test_cli_report_json(tmp_path, capsys, monkeypatch):
+    """`twinspike report --json`: one JSON object with the keys scripts check. Yosys is
+    replaced by fixed counts here (test_synthesis_reports_the_whole_top runs it)."""
+    import json
+
+    from twinspike.hw import toolchain
+
+    fixed = toolchain.Resources(1000, 500, 2, 3.5, {}, arrival_ns=7.0, ltp_cells=20)
+    monkeypatch.setattr(toolchain, "synth_xc7", lambda *a, **k: fixed)
+    save(dense_net("direct"), tmp_path / "net")
+    small = ["--param", "weight_depth=1024", "--param", "state_depth=512", "--param",
+             "bias_depth=256", "--param", "geometry_depth=128", "--param", "spike_depth=128",
+             "--param", "input_depth=128", "--param", "table_depth=256"]
+    assert main(["report", "--model", str(tmp_path / "net.npz"), "--images", "1", "-T", "2",
+                 "--lanes", "2", "--json", *small]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    for key in ("gsops", "clock_mhz", "arrival_ns", "cycles", "sops", "lanes", "lut", "ff",
+                "dsp", "bram36", "fits_xc7z020", "ltp_cells"):
+        assert doc[key] is not None, key
+    assert doc["lanes"] == 2 and doc["agrees"] and doc["model_holds"]
+    assert (doc["lut"], doc["arrival_ns"], doc["ltp_cells"], doc["clock_mhz"]) == (1000, 7.0, 20,
+                                                                                   100.0)
+    assert doc["gsops"] == pytest.approx(doc["sops"] / doc["cycles"] * doc["clock_mhz"] / 1000)
 
 
 def test_cli_hw_metrics(tmp_path, capsys):

@@ -282,7 +282,14 @@ def cmd_hw_metrics(args) -> int:
                              synth=not args.no_synth, workers=args.workers, vcd=args.vcd)
     except ValueError as exc:
         raise UsageError(f"{args.model}: {exc}") from None
-    print(report(metrics, f"{args.model} on {args.data}"))
+    if getattr(args, "json", False):
+        import json
+
+        from twinspike.hwmetrics import summary
+
+        print(json.dumps(summary(metrics), indent=1))
+    else:
+        print(report(metrics, f"{args.model} on {args.data}"))
     return 0 if metrics.agrees and metrics.model_holds else 1
 
 
@@ -464,6 +471,24 @@ def _add_app_commands(sub) -> None:
                    help="also trace the first image into this VCD and draw one timestep of it "
                         "as PATH.png")
     p.set_defaults(func=cmd_hw_metrics)
+
+    p = sub.add_parser("report", help="hw-metrics of a few images with synthesis and the timing "
+                                      "estimate; --json for scripts")
+    p.add_argument("--model", required=True, help="network file PATH.npz (with PATH.json)")
+    p.add_argument("--data", default="digits", help="data set: digits | mnist:/dir | ...")
+    p.add_argument("--images", type=int, default=3, help="test images to simulate (default 3)")
+    p.add_argument("-T", type=int, default=8, help="timesteps per image (default 8)")
+    p.add_argument("--lanes", type=int, default=None, help="P lanes (default 8)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="accelerator parameter override (repeatable)")
+    p.add_argument("--clock-mhz", type=float, default=100.0,
+                   help="the assumed clock of gsops_assumed (default 100 MHz)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes simulating the images in parallel (default 1)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (gsops, clock_mhz, arrival_ns, cycles, sops, "
+                        "lanes, lut, ff, dsp, bram36, fits_xc7z020, ltp_cells, ...)")
+    p.set_defaults(func=cmd_hw_metrics, no_synth=False, vcd=None)
 
     p = sub.add_parser("glm", help="train the binary GLM SNN (first-to-spike), accuracy vs T")
     p.add_argument("--data", default="digits", help="data set: digits | har:/dir | ...")

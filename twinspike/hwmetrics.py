@@ -160,6 +160,31 @@ def hw_metrics(net: Network, images, T: int, params: AcceleratorParams | None = 
                      stalls)
 
 
+def summary(m: HwMetrics) -> dict:
+    """The metrics as one flat JSON-able object (``twinspike report --json``): per-inference
+    means of ``cycles``, ``sops`` and ``stalls``; ``gsops`` and ``clock_mhz`` at the clock
+    the cell-delay estimate supports (None without synthesis) and ``gsops_assumed`` at the
+    assumed ``assumed_clock_mhz``; resources of the whole top; the paper's figures."""
+    r, p = m.resources, m.params
+    clock = m.met_clock_mhz
+    gsops = None if clock is None else m.gsops_at(clock)
+    out = {"images": m.images, "T": m.T, "agrees": m.agrees, "model_holds": m.model_holds,
+           "cycles": m.cycles_per_inference, "sops": m.sops_per_inference,
+           "stalls": None if m.stalls is None else float(m.stalls.mean()),
+           "lanes": p.lanes, "assumed_clock_mhz": m.clock_mhz, "gsops_assumed": m.gsops,
+           "clock_mhz": clock, "gsops": gsops,
+           "arrival_ns": None if r is None else r.arrival_ns,
+           "ltp_cells": None if r is None else r.ltp_cells,
+           "lut": None if r is None else r.lut, "ff": None if r is None else r.ff,
+           "dsp": None if r is None else r.dsp, "bram36": None if r is None else r.bram36,
+           "fits_xc7z020": None if r is None else m.fits,
+           "gsops_per_pe": None if gsops is None else gsops / p.lanes,
+           "gsops_per_dsp": None if gsops is None or not r.dsp else gsops / r.dsp,
+           "gsops_per_klut": None if gsops is None else gsops / (r.lut / 1000),
+           "paper": dict(PAPER)}
+    return out
+
+
 def _per(value: float, amount: float, none: str) -> str:
     return f"{value / amount:.4g}" if amount else none
 
@@ -200,7 +225,8 @@ def report(m: HwMetrics, title: str = "") -> str:
                   f"- timing estimate (Yosys sta, Xilinx cell delays, no routing): worst arrival "
                   f"{r.arrival_ns:.2f} ns; leaving 30 % of the period for routing the clock is "
                   f"at most {m.met_clock_mhz:.1f} MHz, where the GSOPS are "
-                  f"{m.gsops_at(m.met_clock_mhz):.4g}"
+                  f"{m.gsops_at(m.met_clock_mhz):.4g}; longest path {r.ltp_cells} cells "
+                  f"(Yosys ltp, flip-flops and RAMs cut)"
                   + ("" if m.met_clock_mhz >= m.clock_mhz else
                      f" (the {m.clock_mhz:g} MHz above is not supported by this estimate)"),
                   f"- GSOPS per DSP: {_per(m.gsops, r.dsp, 'n/a (no DSP used)')}   "
