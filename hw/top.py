@@ -238,12 +238,38 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     seq_busy, seq_error = Signal(bool(0)), unsigned_signal(4)
     seq_cycles, seq_sops, seq_sat = (unsigned_signal(COUNTER_BITS) for _ in range(3))
     seq_stalls, seq_fills = unsigned_signal(COUNTER_BITS), unsigned_signal(COUNTER_BITS)
+    seq_rready = Signal(bool(0))
     seq = layer_sequencer(clk, seq_rst, ld_we, ld_sel, ld_addr, ld_data, px_valid, px_ready,
                           px_data, px_last, res_valid, res_ready, res_data, res_last, seq_T,
                           seq_base, seq_layers, seq_busy, seq_error, seq_cycles, seq_sops,
                           seq_sat, seq_stalls, seq_fills, weight_addr_reg, m_axi_araddr,
                           m_axi_arlen, m_axi_arvalid, m_axi_arready, m_axi_rdata, m_axi_rresp,
-                          m_axi_rlast, m_axi_rvalid, m_axi_rready, p, init)
+                          m_axi_rlast, m_axi_rvalid, seq_rready, p, init)
+
+    # DDR beats still owed: a sequencer reset (soft reset, ERROR 6, end of a failed run) can
+    # cut a burst short, and AXI cannot take an AR back; the top takes the beats still owed
+    # itself (RREADY) and holds the sequencer in reset until they are in, so a later burst
+    # never receives an earlier one's data.
+    ddr_owed = unsigned_signal(10)
+    ddr_aborted = Signal(bool(0))
+
+    @always_comb
+    def ddr_ready():
+        m_axi_rready.next = seq_rready or ddr_aborted
+
+    @always_seq(clk.posedge, reset=rst)
+    def ddr_account():
+        if m_axi_arvalid and m_axi_arready:
+            if m_axi_rvalid and m_axi_rready:
+                ddr_owed.next = ddr_owed + m_axi_arlen
+            else:
+                ddr_owed.next = ddr_owed + m_axi_arlen + 1
+        elif m_axi_rvalid and m_axi_rready:
+            ddr_owed.next = ddr_owed - 1
+        if ddr_owed == 0:
+            ddr_aborted.next = 0
+        elif seq_rst and not ddr_aborted:
+            ddr_aborted.next = 1
 
     # The stream adapters; the pixel stream is open only for the run's images.
     in_open = Signal(bool(0))
@@ -277,7 +303,7 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
         rst.next = not aresetn
         core_rst.next = not aresetn or control[soft_bit]
         adapt_rst.next = not aresetn or control[soft_bit] or (control[start_bit] and not running)
-        seq_rst.next = not aresetn or control[soft_bit] or not seq_on
+        seq_rst.next = not aresetn or control[soft_bit] or not seq_on or ddr_aborted
 
     @always_comb
     def stream_gate():
@@ -424,8 +450,9 @@ def accelerator_top(aclk, aresetn, s_axi_awvalid, s_axi_awready, s_axi_awaddr, s
     def load_word():
         ld_data.next = chunk_cat[LDB:]
 
-    return (regs, seq, pixels_in, results_out, resets, stream_gate, to_sequencer, to_registers,
-            run_control, cells, window_decode, window_write, load_word)
+    return (regs, seq, ddr_ready, ddr_account, pixels_in, results_out, resets, stream_gate,
+            to_sequencer, to_registers, run_control, cells, window_decode, window_write,
+            load_word)
 
 
 def ports(p: AcceleratorParams = AcceleratorParams(),
