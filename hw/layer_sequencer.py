@@ -31,9 +31,8 @@ state, not the memories):
   are part of ``cycles``) and ``fills`` the lines fetched (``sw/layer_sequencer.WeightCache``
   predicts them). A beat answered other than OKAY, or an RLAST out of place, stops the image
   with :data:`ERR_DDR`. The cache empties when an image starts (the host may have rewritten
-  the buffer). Limitation: a reset during a burst leaves its remaining beats with the
-  interconnect (AXI has no abort); reset the PL's interconnect too, as the driver does after
-  an error.
+  the buffer). A reset during a burst leaves its remaining beats on the bus (AXI has no
+  abort): ``hw/top.py`` takes them and holds this core in reset until they are in.
 * **initial contents** (``init``, an :class:`ImageInit` from :func:`image_init`): the table,
   weight (on-chip part), bias and geometry RAMs start with a compiled network's words, so the
   load port is not needed (a bitstream comes up with the network in it); the converted VHDL

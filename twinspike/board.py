@@ -497,10 +497,9 @@ class Accelerator(Driver):
             return (" (these images have no DDR weights, WEIGHT_ADDR=0: the bitstream's "
                     "weight_depth is smaller than the images'? compile with its parameters)")
         n = len(self.ddr_buffer)
-        return (f" (WEIGHT_ADDR={self.weight_addr:#010x}, the driver's buffer of {n:,} words; "
-                "the AXI interconnect may still hold the rest of the failed burst (AXI has no "
-                "abort): download the bitstream again (from_overlay) and load() before the "
-                "next run)")
+        return (f" (WEIGHT_ADDR={self.weight_addr:#010x}, the driver's buffer of {n:,} words: "
+                "a DDR read was answered with an error; check the buffer and WEIGHT_ADDR -- the "
+                "top drained the failed burst, the driver's soft reset recovers)")
 
     # -- runs
 
