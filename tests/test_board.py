@@ -283,7 +283,7 @@ def test_a_ddr_read_error_is_named(ddr_overlay, residual):
         acc.run(x, DDR_T, timeout=120)
     assert isinstance(info.value, BoardError) and info.value.name == "DDR_READ"
     msg = str(info.value)
-    assert f"WEIGHT_ADDR={acc.weight_addr:#010x}" in msg and "download the bitstream" in msg
+    assert f"WEIGHT_ADDR={acc.weight_addr:#010x}" in msg and "soft reset recovers" in msg
     assert "\n" not in msg
 
 
