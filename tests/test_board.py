@@ -29,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Signal is not driven",
                                         "ignore:Signal is driven but not read")
 DIGITS = seq.AcceleratorParams(lanes=8, weight_depth=1024, state_depth=512, bias_depth=256,
                                geometry_depth=128, spike_depth=128, input_depth=128,
-                               table_depth=256)
+                               table_depth=512)
 T = 4
 
 
@@ -50,9 +50,11 @@ def mlp():
     return net, seq.compile_network(net, DIGITS)
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "mlp-rate"])
 def test_digits_on_the_stand_in_equal_cython_and_reference(name, overlay, tmp_path):
-    net = dense_net("direct") if name == "mlp" else conv_net()
+    """The driver streams pixels for a rate network too: the core encodes them."""
+    net = {"mlp": lambda: dense_net("direct"), "cnn": conv_net,
+           "mlp-rate": lambda: dense_net("rate")}[name]()
     images = load_digits_split().x_test[:3]
     compiled = seq.compile_network(net, DIGITS)
     acc = driver(overlay)
